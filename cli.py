@@ -1,0 +1,6 @@
+"""Run gradscope from a checkout: ``python cli.py …`` behaves as ``gradscope …``."""
+
+from gradscope.cli import main
+
+if __name__ == "__main__":
+    main(prog_name="gradscope")

@@ -1,0 +1,53 @@
+"""gradscope: derive, measure and check how gradients travel backwards through RNNs.
+
+Importing the package is cheap: the names below are loaded on first use
+(a module ``__getattr__``), so ``import gradscope`` does not import numpy.
+
+Conventions (DESIGN.md §1): ``z_t = W_hh h_{t-1} + W_xh x_t + b``,
+``h_t = φ(z_t)``, ``J_t = diag(φ'(z_t)) W_hh`` and
+``∂h_T/∂h_k = J_T ⋯ J_{k+1}`` (exactly T − k factors); norms are spectral.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "Activation": "gradscope.model",
+    "RNN": "gradscope.model",
+    "get_activation": "gradscope.model",
+    "recurrent_weights": "gradscope.init",
+    "random_rnn": "gradscope.init",
+    "random_inputs": "gradscope.init",
+    "instance_seed": "gradscope.init",
+    "forward": "gradscope.numeric.forward",
+    "rnn_steps": "gradscope.numeric.forward",
+    "log10_spectral_norm": "gradscope.numeric.products",
+    "log10_norm_trajectory": "gradscope.numeric.products",
+    "compute_bound": "gradscope.numeric.bound",
+    "BoundResult": "gradscope.numeric.bound",
+    "GradscopeError": "gradscope.errors",
+    "ConfigError": "gradscope.errors",
+    "NumericalError": "gradscope.errors",
+    "DerivationError": "gradscope.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'gradscope' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,487 @@
+r"""The headline measurement: :math:`\|\partial h_T/\partial h_0\|_2` beside its bound.
+
+For a vanilla RNN, :math:`\|J_t\|_2 \le \gamma \|W_{hh}\|_2` with
+:math:`\gamma = \sup|\varphi'|`, so
+
+.. math::
+
+    \|\partial h_T/\partial h_k\|_2 \le (\gamma \|W_{hh}\|_2)^{T-k}.
+
+:func:`compute_bound` measures the left side exactly (in log10, for any T) on
+generated weights of each family and activation, over several seeds, and
+reports it beside the bound together with the memory horizons (DESIGN.md §1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradscope.errors import ConfigError
+from gradscope.init import (
+    FAMILIES,
+    instance_seed,
+    random_inputs,
+    random_rnn,
+    spectral_norm,
+)
+from gradscope.model import ACTIVATIONS, get_activation
+from gradscope.numeric.forward import IncrementalRNNSteps
+from gradscope.numeric.products import scan_product
+from gradscope.numeric.steps import ConstantSteps, Steps
+
+__all__ = [
+    "DEFAULT_ACTIVATIONS",
+    "DEFAULT_HORIZON_CAP",
+    "DEFAULT_THRESHOLDS",
+    "BoundResult",
+    "BoundRow",
+    "BoundSettings",
+    "Horizon",
+    "SeedBound",
+    "compute_bound",
+    "rounding_tolerance",
+]
+
+DEFAULT_ACTIVATIONS = ("tanh", "linear")
+EPS = float(np.finfo(np.float64).eps)
+DEFAULT_THRESHOLDS = (1e-2, EPS)
+DEFAULT_HORIZON_CAP = 1000
+_UNIT_ROUNDOFF = EPS / 2
+
+
+def rounding_tolerance(factors: int, n: int) -> float:
+    r"""The log10 slack allowed for rounding when judging the bound.
+
+    A floating-point matrix product obeys :math:`|fl(AB) - AB| \le n u |A||B|`
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, §3.5), hence a
+    relative error of at most :math:`n^2 u` in the 2-norm per factor. Over
+    ``factors`` factors plus the final SVD the measured norm is within a
+    relative :math:`(\text{factors} \cdot n^2 + n) u` of the exact one, and the
+    bound is judged to hold when ``measured <= bound + log10(1 + that)``.
+    """
+    return math.log10(1.0 + (factors * n * n + n) * _UNIT_ROUNDOFF)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Horizon:
+    r"""A memory horizon: the first k with :math:`\|\partial h_k/\partial h_0\|_2 < θ`.
+
+    Attributes
+    ----------
+    threshold : float
+        θ.
+    measured : int or None
+        None when not reached within ``cap`` steps.
+    predicted : float or None
+        The bound's prediction :math:`\log θ / \log(γ\|W\|_2)`; None when
+        :math:`γ\|W\|_2 \ge 1` (the bound never falls below θ), counting
+        :math:`γ\|W\|_2` within a relative 1e-12 of 1 (rounding) as 1.
+    cap : int
+        Steps scanned at most.
+    """
+
+    threshold: float
+    measured: int | None
+    predicted: float | None
+    cap: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "measured": self.measured,
+            "reached": self.measured is not None,
+            "predicted": self.predicted,
+            "cap": self.cap,
+        }
+
+
+# γ‖W‖₂ within this relative distance of 1 is indistinguishable from 1: the
+# computed ‖W‖₂ of a matrix scaled to norm 1 is 1 - 2e-16, whose "prediction"
+# of 1e17 steps would be an artefact of rounding.
+_ONE_TOLERANCE = 1e-12
+
+
+def _predicted_horizon(threshold: float, gamma_norm: float) -> float | None:
+    if gamma_norm >= 1.0 - _ONE_TOLERANCE:
+        return None
+    if gamma_norm == 0.0:
+        return 1.0
+    return math.log(threshold) / math.log(gamma_norm)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeedBound:
+    """The bound measured on one generated instance.
+
+    Attributes
+    ----------
+    seed : int
+        The instance index i: its weights and inputs come from
+        ``numpy.random.SeedSequence(run_seed).spawn(seeds)[i]``.
+    spectral_norm : float
+        ‖W_hh‖₂ of the instance, used in the bound.
+    log10_measured, log10_bound, log10_ratio : float
+        log10 ‖∂h_T/∂h_0‖₂, T·log10(γ‖W‖₂) and their difference (−inf where the
+        product is exactly zero).
+    holds : bool
+        ``log10_measured <= log10_bound + tolerance``.
+    horizons : tuple of Horizon
+    """
+
+    seed: int
+    spectral_norm: float
+    log10_measured: float
+    log10_bound: float
+    log10_ratio: float
+    holds: bool
+    horizons: tuple[Horizon, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "spectral_norm": self.spectral_norm,
+            "log10_measured": _finite_or_none(self.log10_measured),
+            "log10_bound": _finite_or_none(self.log10_bound),
+            "log10_ratio": _finite_or_none(self.log10_ratio),
+            "holds": self.holds,
+            "horizons": [h.to_dict() for h in self.horizons],
+        }
+
+
+def _finite_or_none(x: float) -> float | None:
+    """JSON rule (DESIGN.md §3): log10 of an exact zero is null, never -Infinity."""
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoundRow:
+    """One family and activation over all seeds.
+
+    ``log10_measured``, ``log10_bound`` and ``log10_ratio`` are those of the
+    worst seed (the largest ratio); ``holds`` is true when every seed holds.
+    """
+
+    family: str
+    activation: str
+    gamma: float
+    log10_measured: float
+    log10_bound: float
+    log10_ratio: float
+    holds: bool
+    worst_seed: int
+    per_seed: tuple[SeedBound, ...]
+
+    def horizon_range(self, index: int) -> tuple[int | None, int | None, float | None]:
+        """(shortest, longest measured, longest predicted) horizon at threshold ``index``.
+
+        A measured value of None means some seed did not reach the threshold.
+        """
+        hs = [s.horizons[index] for s in self.per_seed]
+        measured = [h.measured for h in hs]
+        reached = [m for m in measured if m is not None]
+        lo = min(reached) if reached else None
+        hi = None if None in measured else max(reached)
+        preds = [h.predicted for h in hs]
+        pred = None if None in preds else max(p for p in preds if p is not None)
+        return lo, hi, pred
+
+    def to_dict(self) -> dict[str, Any]:
+        horizons = []
+        for i, h in enumerate(self.per_seed[0].horizons):
+            lo, hi, pred = self.horizon_range(i)
+            horizons.append(
+                {
+                    "threshold": h.threshold,
+                    "measured_min": lo,
+                    "measured_max": hi,
+                    "all_reached": hi is not None,
+                    "predicted": pred,
+                    "cap": h.cap,
+                }
+            )
+        return {
+            "family": self.family,
+            "activation": self.activation,
+            "gamma": self.gamma,
+            "log10_measured": _finite_or_none(self.log10_measured),
+            "log10_bound": _finite_or_none(self.log10_bound),
+            "log10_ratio": _finite_or_none(self.log10_ratio),
+            "holds": self.holds,
+            "worst_seed": self.worst_seed,
+            "memory_horizons": horizons,
+            "per_seed": [s.to_dict() for s in self.per_seed],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoundSettings:
+    """Everything that determines a bound run (recorded in every result)."""
+
+    norm: float | None
+    radius: float | None
+    T: int
+    hidden: int
+    input_size: int
+    seeds: int
+    seed: int
+    families: tuple[str, ...]
+    activations: tuple[str, ...]
+    input_scale: float
+    thresholds: tuple[float, ...]
+    horizon_cap: int
+    tolerance_log10: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "product": "dh_T/dh_0",
+            "norm_kind": "spectral (largest singular value)",
+            "norm": self.norm,
+            "radius": self.radius,
+            "T": self.T,
+            "hidden": self.hidden,
+            "input_size": self.input_size,
+            "seeds": self.seeds,
+            "seed": self.seed,
+            "seed_rule": "instance i uses numpy.random.SeedSequence(seed).spawn(seeds)[i]",
+            "families": list(self.families),
+            "activations": list(self.activations),
+            "input_scale": self.input_scale,
+            "inputs": "x_t ~ N(0, input_scale^2), W_xh ~ N(0, 1/input_size), b = 0, h_0 = 0",
+            "thresholds": list(self.thresholds),
+            "horizon": "first k with ||dh_k/dh_0||_2 < threshold, scanned up to "
+            "max(T, horizon_cap) steps",
+            "horizon_cap": self.horizon_cap,
+            "tolerance_log10": self.tolerance_log10,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoundResult:
+    """The result of :func:`compute_bound`: settings and one row per family × activation."""
+
+    settings: BoundSettings
+    rows: tuple[BoundRow, ...]
+
+    @property
+    def holds(self) -> bool:
+        """True when the bound holds for every row and seed."""
+        return all(r.holds for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": "bound",
+            "settings": self.settings.to_dict(),
+            "holds": self.holds,
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+def _check_choice(values: Sequence[str], known: Sequence[str], what: str) -> tuple[str, ...]:
+    values = tuple(values)
+    if not values:
+        raise ConfigError(f"give at least one {what}; choose from: {', '.join(known)}")
+    for v in values:
+        if v not in known:
+            raise ConfigError(f"unknown {what} {v!r}; choose from: {', '.join(known)}")
+    return values
+
+
+def _rows_for_activation(activation: str, settings: BoundSettings) -> list[BoundRow]:
+    """Every family's row for one activation, all instances scanned as one batch."""
+    s = settings
+    gamma = get_activation(activation).gamma
+    steps_needed = max(s.T, s.horizon_cap)
+    rnns, inputs = [], []
+    for family in s.families:
+        for i in range(s.seeds):
+            seed = instance_seed(s.seed, i)
+            rnns.append(
+                random_rnn(
+                    family,
+                    s.hidden,
+                    norm=s.norm,
+                    radius=s.radius,
+                    activation=activation,
+                    input_size=s.input_size,
+                    seed=seed,
+                )
+            )
+            if activation != "linear":
+                inputs.append(
+                    random_inputs(steps_needed, s.input_size, seed=seed, scale=s.input_scale)
+                )
+    W = np.stack([r.W_hh for r in rnns])
+    steps: Steps
+    if activation == "linear":  # J_t = W_hh whatever the inputs: no forward pass needed
+        steps = ConstantSteps(W, steps_needed)
+    else:
+        steps = IncrementalRNNSteps(
+            W,
+            np.stack([r.W_xh for r in rnns]),
+            np.stack([r.b for r in rnns]),
+            np.stack(inputs),
+            None,
+            activation,
+        )
+    scan = scan_product(steps, norm_at=s.T, thresholds=s.thresholds, cap=steps_needed)
+    rows = []
+    for f, family in enumerate(s.families):
+        per_seed = []
+        for i in range(s.seeds):
+            j = f * s.seeds + i
+            norm_W = spectral_norm(rnns[j].W_hh)
+            gamma_norm = gamma * norm_W
+            log10_bound = s.T * math.log10(gamma_norm) if gamma_norm > 0 else -math.inf
+            measured = float(scan.log10_norm[j])
+            ratio = measured - log10_bound if math.isfinite(measured) else -math.inf
+            horizons = tuple(
+                Horizon(
+                    threshold=th,
+                    measured=int(k) if k > 0 else None,
+                    predicted=_predicted_horizon(th, gamma_norm),
+                    cap=steps_needed,
+                )
+                for th, k in zip(s.thresholds, scan.horizons[j], strict=True)
+            )
+            per_seed.append(
+                SeedBound(
+                    seed=i,
+                    spectral_norm=norm_W,
+                    log10_measured=measured,
+                    log10_bound=log10_bound,
+                    log10_ratio=ratio,
+                    holds=measured <= log10_bound + s.tolerance_log10,
+                    horizons=horizons,
+                )
+            )
+        worst = max(per_seed, key=lambda r: (r.log10_ratio, -r.seed))
+        rows.append(
+            BoundRow(
+                family=family,
+                activation=activation,
+                gamma=gamma,
+                log10_measured=worst.log10_measured,
+                log10_bound=worst.log10_bound,
+                log10_ratio=worst.log10_ratio,
+                holds=all(r.holds for r in per_seed),
+                worst_seed=worst.seed,
+                per_seed=tuple(per_seed),
+            )
+        )
+    return rows
+
+
+def compute_bound(
+    *,
+    norm: float | None = None,
+    radius: float | None = None,
+    T: int = 100,
+    hidden: int = 64,
+    seeds: int = 5,
+    seed: int = 0,
+    families: Sequence[str] = tuple(FAMILIES),
+    activations: Sequence[str] = DEFAULT_ACTIVATIONS,
+    input_size: int = 8,
+    input_scale: float = 1.0,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    horizon_cap: int = DEFAULT_HORIZON_CAP,
+) -> BoundResult:
+    r"""Measure :math:`\|\partial h_T/\partial h_0\|_2` against :math:`(\gamma\|W\|_2)^T`.
+
+    For each family and activation, ``seeds`` instances are generated with
+    ``W_hh`` scaled to spectral norm ``norm`` (or spectral radius ``radius``),
+    ``W_xh`` ~ N(0, 1/m), ``b = 0``, ``h_0 = 0`` and inputs x_t ~ N(0,
+    input_scale²); the product is measured exactly in log10 and compared with
+    the bound; memory horizons are found by running past T when needed, up to
+    ``max(T, horizon_cap)`` steps.
+
+    Parameters
+    ----------
+    norm, radius : float, optional
+        Exactly one: the spectral norm or spectral radius of every ``W_hh``.
+    T : int
+        Horizon: the product has T factors.
+    hidden : int
+        n.
+    seeds : int
+        Instances per family and activation.
+    seed : int
+        Run seed; instance i uses ``SeedSequence(seed).spawn(seeds)[i]``.
+    families, activations : sequence of str
+        Defaults: every family; tanh and linear.
+    input_size : int
+        m.
+    input_scale : float
+        Standard deviation of the inputs (≥ 0).
+    thresholds : sequence of float
+        Memory-horizon thresholds; default 1e-2 and machine epsilon.
+    horizon_cap : int
+        Scan at most ``max(T, horizon_cap)`` steps for the horizons.
+
+    Returns
+    -------
+    BoundResult
+
+    Raises
+    ------
+    ConfigError
+        For invalid settings.
+
+    Examples
+    --------
+    With a scaled orthogonal W and a linear activation the bound is tight:
+
+    >>> r = compute_bound(norm=0.9, T=50, hidden=8, seeds=2,
+    ...                   families=["orthogonal"], activations=["linear"])
+    >>> abs(r.rows[0].log10_ratio) < 1e-12, r.rows[0].holds
+    (True, True)
+    """
+    if (norm is None) == (radius is None):
+        raise ConfigError("give exactly one of norm= (spectral norm) or radius= (spectral radius)")
+    target = norm if norm is not None else radius
+    assert target is not None
+    if not (math.isfinite(target) and target > 0):
+        raise ConfigError(f"the target norm/radius must be finite and positive, got {target}")
+    for name, value in (
+        ("T", T),
+        ("hidden", hidden),
+        ("seeds", seeds),
+        ("input_size", input_size),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if not (math.isfinite(input_scale) and input_scale >= 0):
+        raise ConfigError(f"input_scale must be finite and >= 0, got {input_scale}")
+    if any(not (math.isfinite(t) and t > 0) for t in thresholds):
+        raise ConfigError(f"thresholds must be finite and positive, got {list(thresholds)}")
+    if horizon_cap < 1:
+        raise ConfigError(f"horizon_cap must be >= 1, got {horizon_cap}")
+    settings = BoundSettings(
+        norm=None if norm is None else float(norm),
+        radius=None if radius is None else float(radius),
+        T=int(T),
+        hidden=int(hidden),
+        input_size=int(input_size),
+        seeds=int(seeds),
+        seed=int(seed),
+        families=_check_choice(families, tuple(FAMILIES), "family"),
+        activations=_check_choice(activations, tuple(ACTIVATIONS), "activation"),
+        input_scale=float(input_scale),
+        thresholds=tuple(float(t) for t in thresholds),
+        horizon_cap=int(horizon_cap),
+        tolerance_log10=rounding_tolerance(int(T), int(hidden)),
+    )
+    by_activation = {a: _rows_for_activation(a, settings) for a in settings.activations}
+    rows = tuple(
+        by_activation[a][f]
+        for f in range(len(settings.families))
+        for a in settings.activations
+    )
+    return BoundResult(settings=settings, rows=rows)

@@ -1,0 +1,371 @@
+r"""Step Jacobians: the one abstraction every product, spectrum and search uses.
+
+A *step sequence* stands for the Jacobians :math:`J_1, \dots, J_T` of a
+recurrence, :math:`J_t = \partial s_t / \partial s_{t-1}` (for a vanilla RNN
+:math:`J_t = \operatorname{diag}(\varphi'(z_t))\, W_{hh}`). It can
+
+* give :math:`J_t` as a dense matrix (:meth:`Steps.matrix`),
+* apply :math:`J_t` and :math:`J_t^\top` to a block of vectors
+  (:meth:`Steps.apply`, :meth:`Steps.apply_transpose`), which is all that
+  matrix-free methods need,
+* stream :math:`J_{k+1}, \dots, J_T` in order (:meth:`Steps.matrices`).
+
+Nothing here requires the (T, n, n) array of all Jacobians to exist: an RNN's
+steps keep only ``W_hh`` and the (T, n) derivatives :math:`\varphi'(z_t)`.
+
+Every array may carry leading batch dimensions (many seeds or configurations
+stacked), in which case ``matrix(t)`` has shape ``(*batch_shape, n, n)`` and a
+block ``V`` has shape ``(*batch_shape, n, k)``.
+
+Time indices follow DESIGN.md §1: ``t`` runs from 1 to ``T`` and the product
+:math:`\partial s_{end} / \partial s_{start} = J_{end} \cdots J_{start+1}`
+has exactly ``end - start`` factors.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from gradscope.errors import ConfigError
+
+__all__ = [
+    "ArraySteps",
+    "ConstantSteps",
+    "RNNSteps",
+    "Steps",
+    "StreamSteps",
+    "as_steps",
+    "check_range",
+]
+
+FloatArray = NDArray[np.float64]
+
+
+def check_range(start: int, end: int | None, T: int | None) -> tuple[int, int | None]:
+    """Validate ``0 <= start < end <= T`` and fill in ``end = T`` when omitted.
+
+    Raises
+    ------
+    ConfigError
+        If the range is empty or outside ``0..T``.
+    """
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+        raise ConfigError(f"start must be an integer, got {start!r}")
+    start = int(start)
+    if end is None:
+        end = T
+    elif isinstance(end, bool) or not isinstance(end, (int, np.integer)):
+        raise ConfigError(f"end must be an integer, got {end!r}")
+    else:
+        end = int(end)
+    if start < 0:
+        raise ConfigError(f"start must be >= 0, got {start}")
+    if end is not None:
+        if end <= start:
+            raise ConfigError(
+                f"start must be smaller than end (the product dh_end/dh_start has "
+                f"end - start factors), got start={start}, end={end}"
+            )
+        if T is not None and end > T:
+            raise ConfigError(f"end={end} is past the last step T={T}")
+    return start, end
+
+
+class Steps(abc.ABC):
+    r"""A sequence of step Jacobians :math:`J_1, \dots, J_T`, each ``(n, n)``.
+
+    Subclasses implement :meth:`matrix`; :meth:`apply` and
+    :meth:`apply_transpose` default to dense products and are overridden where a
+    cheaper form exists.
+    """
+
+    @property
+    @abc.abstractmethod
+    def n(self) -> int:
+        """The state size n: each Jacobian is n × n."""
+
+    @property
+    @abc.abstractmethod
+    def T(self) -> int | None:
+        """The number of steps, or None if a stream does not know it in advance."""
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch dimensions shared by every Jacobian (``()`` if none)."""
+        return ()
+
+    @abc.abstractmethod
+    def matrix(self, t: int) -> FloatArray:
+        r""":math:`J_t` as a dense ``(*batch_shape, n, n)`` array, ``1 <= t <= T``."""
+
+    def apply(self, t: int, V: FloatArray) -> FloatArray:
+        r""":math:`J_t V` for a block ``V`` of shape ``(*batch_shape, n, k)``."""
+        return self.matrix(t) @ V
+
+    def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
+        r""":math:`J_t^\top U` for a block ``U`` of shape ``(*batch_shape, n, k)``."""
+        return np.swapaxes(self.matrix(t), -1, -2) @ U
+
+    def matrices(self, start: int = 0, end: int | None = None) -> Iterator[FloatArray]:
+        r"""Stream :math:`J_{start+1}, \dots, J_{end}` in order."""
+        start, end = check_range(start, end, self.T)
+        assert end is not None  # T is known for random-access steps
+        for t in range(start + 1, end + 1):
+            yield self.matrix(t)
+
+    def take(self, index: NDArray[np.intp]) -> Steps:
+        """The same steps for the batch entries ``index`` (along the first batch axis).
+
+        Lets a batched computation drop the entries it has finished with.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support batch selection")
+
+    def _check_t(self, t: int) -> int:
+        T = self.T
+        if not 1 <= t <= (T if T is not None else t):
+            raise ConfigError(f"step index t={t} outside 1..{T}")
+        return int(t)
+
+
+class RNNSteps(Steps):
+    r"""Step Jacobians of a vanilla RNN, :math:`J_t = \operatorname{diag}(d_t) W_{hh}`.
+
+    Parameters
+    ----------
+    W_hh : (*batch, n, n) ndarray
+        Recurrent weights (one matrix per batch entry).
+    dphi : (*batch, T, n) ndarray
+        :math:`d_t = \varphi'(z_t)` for ``t = 1..T`` (row ``t - 1`` holds
+        :math:`d_t`).
+
+    Notes
+    -----
+    Memory is O(T n + n²): the Jacobians are never stored. :math:`J_t V` costs
+    one ``W_hh @ V`` and a row scaling; :math:`J_t^\top U` one row scaling and
+    one ``W_hh.T @ U``.
+    """
+
+    __slots__ = ("W_hh", "dphi")
+
+    def __init__(self, W_hh: FloatArray, dphi: FloatArray) -> None:
+        if W_hh.ndim < 2 or W_hh.shape[-1] != W_hh.shape[-2]:
+            raise ConfigError(f"W_hh must be (…, n, n), got shape {W_hh.shape}")
+        if dphi.ndim != W_hh.ndim or dphi.shape[-1] != W_hh.shape[-1] or dphi.shape[-2] < 1:
+            raise ConfigError(
+                f"dphi must be (…, T, n) with T >= 1, matching W_hh {W_hh.shape}, "
+                f"got {dphi.shape}"
+            )
+        self.W_hh = W_hh
+        self.dphi = dphi
+
+    @property
+    def n(self) -> int:
+        return int(self.W_hh.shape[-1])
+
+    @property
+    def T(self) -> int:
+        return int(self.dphi.shape[-2])
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return tuple(self.W_hh.shape[:-2])
+
+    def matrix(self, t: int) -> FloatArray:
+        t = self._check_t(t)
+        return self.dphi[..., t - 1, :, None] * self.W_hh
+
+    def apply(self, t: int, V: FloatArray) -> FloatArray:
+        t = self._check_t(t)
+        out = self.W_hh @ V
+        out *= self.dphi[..., t - 1, :, None]
+        return out
+
+    def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
+        t = self._check_t(t)
+        return np.swapaxes(self.W_hh, -1, -2) @ (self.dphi[..., t - 1, :, None] * U)
+
+    def take(self, index: NDArray[np.intp]) -> RNNSteps:
+        return RNNSteps(self.W_hh[index], self.dphi[index])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ConstantSteps(Steps):
+    r"""T copies of one Jacobian, :math:`J_t = W` (a linear RNN: φ' ≡ 1).
+
+    Parameters
+    ----------
+    W : (*batch, n, n) ndarray
+    T : int
+        Number of steps (>= 1).
+    """
+
+    W: FloatArray
+    steps: int
+
+    def __post_init__(self) -> None:
+        if self.W.ndim < 2 or self.W.shape[-1] != self.W.shape[-2]:
+            raise ConfigError(f"W must be (…, n, n), got shape {self.W.shape}")
+        if self.steps < 1:
+            raise ConfigError(f"T must be >= 1, got {self.steps}")
+
+    @property
+    def n(self) -> int:
+        return int(self.W.shape[-1])
+
+    @property
+    def T(self) -> int:
+        return int(self.steps)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return tuple(self.W.shape[:-2])
+
+    def matrix(self, t: int) -> FloatArray:
+        self._check_t(t)
+        return self.W
+
+    def apply(self, t: int, V: FloatArray) -> FloatArray:
+        self._check_t(t)
+        return self.W @ V
+
+    def take(self, index: NDArray[np.intp]) -> ConstantSteps:
+        return ConstantSteps(self.W[index], self.steps)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ArraySteps(Steps):
+    """Step Jacobians given explicitly as a ``(*batch, T, n, n)`` array."""
+
+    jacobians: FloatArray
+
+    def __post_init__(self) -> None:
+        J = self.jacobians
+        if J.ndim < 3 or J.shape[-1] != J.shape[-2] or J.shape[-3] == 0:
+            raise ConfigError(f"jacobians must have shape (T, n, n) with T >= 1, got {J.shape}")
+
+    @property
+    def n(self) -> int:
+        return int(self.jacobians.shape[-1])
+
+    @property
+    def T(self) -> int:
+        return int(self.jacobians.shape[-3])
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return tuple(self.jacobians.shape[:-3])
+
+    def matrix(self, t: int) -> FloatArray:
+        t = self._check_t(t)
+        return self.jacobians[..., t - 1, :, :]
+
+
+class StreamSteps(Steps):
+    """Step Jacobians read once, in order, from any iterable of ``(n, n)`` arrays.
+
+    Only sequential access is possible: :meth:`matrix` must be called with
+    ``t = 1, 2, …`` in turn (each at most once more than its predecessor), which
+    is exactly what forward products do. ``T`` is unknown until the stream ends.
+    """
+
+    def __init__(self, jacobians: Iterable[ArrayLike]) -> None:
+        self._iter = iter(jacobians)
+        self._t = 0
+        self._current: FloatArray | None = None
+        self._n: int | None = None
+        self._peek()
+
+    def _peek(self) -> None:
+        # Read the first matrix now so that n is known and bad input fails early.
+        try:
+            first = next(self._iter)
+        except StopIteration:
+            raise ConfigError("jacobians is empty: give at least one (n, n) matrix") from None
+        self._first: FloatArray | None = _as_jacobian(first, None, 1)
+        self._n = int(self._first.shape[-1])
+
+    @property
+    def n(self) -> int:
+        assert self._n is not None
+        return self._n
+
+    @property
+    def T(self) -> None:
+        return None
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        assert self._first is not None or self._current is not None
+        ref = self._first if self._first is not None else self._current
+        assert ref is not None
+        return tuple(ref.shape[:-2])
+
+    def matrix(self, t: int) -> FloatArray:
+        if t == self._t and self._current is not None:
+            return self._current
+        if t != self._t + 1:
+            raise ConfigError(
+                f"a stream of Jacobians is read once, in order: asked for t={t} "
+                f"after t={self._t}; pass a (T, n, n) array for random access"
+            )
+        if self._first is not None:
+            J, self._first = self._first, None
+        else:
+            try:
+                J = _as_jacobian(next(self._iter), self._n, t)
+            except StopIteration:
+                raise IndexError(t) from None
+        self._t, self._current = t, J
+        return J
+
+    def matrices(self, start: int = 0, end: int | None = None) -> Iterator[FloatArray]:
+        start, end = check_range(start, end, None)
+        t = start + 1
+        while end is None or t <= end:
+            if t <= self._t - 1:
+                raise ConfigError("a stream of Jacobians cannot be rewound")
+            while self._t < t - 1:  # skip the factors before start
+                self.matrix(self._t + 1)
+            try:
+                yield self.matrix(t)
+            except IndexError:
+                if end is not None:
+                    raise ConfigError(f"the stream of Jacobians ended before end={end}") from None
+                return
+            t += 1
+
+
+def _as_jacobian(J: ArrayLike, n: int | None, t: int) -> FloatArray:
+    arr = np.asarray(J, dtype=np.float64)
+    if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
+        raise ConfigError(f"Jacobian {t} must be square (n, n), got shape {arr.shape}")
+    if n is not None and arr.shape[-1] != n:
+        raise ConfigError(f"Jacobian {t} has shape {arr.shape}, the first was {n} × {n}")
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(f"Jacobian {t} contains NaN or Inf")
+    return arr
+
+
+def as_steps(jacobians: Steps | ArrayLike | Iterable[ArrayLike]) -> Steps:
+    """Turn a (T, n, n) array, an iterable of (n, n) arrays or a Steps into Steps.
+
+    Raises
+    ------
+    ConfigError
+        If shapes are wrong, the sequence is empty or a value is not finite.
+    """
+    if isinstance(jacobians, Steps):
+        return jacobians
+    if isinstance(jacobians, np.ndarray):
+        arr = np.asarray(jacobians, dtype=np.float64)
+        if arr.ndim >= 3:
+            if not np.all(np.isfinite(arr)):
+                raise ConfigError("jacobians contains NaN or Inf")
+            return ArraySteps(arr)
+        raise ConfigError(f"jacobians must have shape (T, n, n), got {arr.shape}")
+    return StreamSteps(jacobians)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Reports: tables, and later figures and documents (matplotlib imported lazily)."""

@@ -1,0 +1,72 @@
+"""Text renderings of results for the terminal."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from gradscope.report.table import format_log10, format_table
+
+if TYPE_CHECKING:
+    from gradscope.numeric.bound import BoundResult, BoundRow
+
+__all__ = ["render_bound"]
+
+
+def _threshold_label(threshold: float) -> str:
+    if threshold == 2.0**-52:
+        return "eps"
+    return f"{threshold:g}"
+
+
+def _horizon_cell(row: BoundRow, index: int) -> str:
+    lo, hi, pred = row.horizon_range(index)
+    cap = row.per_seed[0].horizons[index].cap
+    if lo is None:
+        measured = f">{cap}"
+    elif hi is None:
+        measured = f"{lo}–>{cap}"
+    elif lo == hi:
+        measured = str(lo)
+    else:
+        measured = f"{lo}–{hi}"
+    bound = "never" if pred is None else f"{math.ceil(pred - 1e-9)}"
+    return f"{measured} ({bound})"
+
+
+def render_bound(result: BoundResult) -> str:
+    """The ``gradscope bound`` table with a header that states what was measured."""
+    s = result.settings
+    scale = f"‖W‖₂ = {s.norm:g}" if s.norm is not None else f"ρ(W) = {s.radius:g}"
+    header = (
+        f"‖∂h_T/∂h_0‖₂ against the bound (γ‖W‖₂)^T, T = {s.T}, {scale}, n = {s.hidden}, "
+        f"{s.seeds} seed{'s' if s.seeds != 1 else ''} (run seed {s.seed}); worst seed shown"
+    )
+    headers = ["family", "activation", "log10 measured", "log10 bound", "log10 ratio", "holds"]
+    headers += [f"horizon {_threshold_label(t)} (bound)" for t in s.thresholds]
+    rows = []
+    for r in result.rows:
+        cells = [
+            r.family,
+            r.activation,
+            format_log10(r.log10_measured),
+            format_log10(r.log10_bound),
+            format_log10(r.log10_ratio),
+            "yes" if r.holds else "NO",
+        ]
+        cells += [_horizon_cell(r, i) for i in range(len(s.thresholds))]
+        rows.append(cells)
+    footer = (
+        "horizon θ: first k with ‖∂h_k/∂h_0‖₂ < θ over the seeds (the bound's "
+        f"prediction ⌈log θ / log(γ‖W‖₂)⌉), scanned up to {max(s.T, s.horizon_cap)} steps; "
+        f"holds: measured ≤ bound + {s.tolerance_log10:.1e} (rounding, in log10)"
+    )
+    return "\n".join(
+        [
+            header,
+            "",
+            format_table(headers, rows, align="ll" + "r" * (len(headers) - 2)),
+            "",
+            footer,
+        ]
+    )
