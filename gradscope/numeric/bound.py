@@ -480,8 +480,6 @@ def compute_bound(
     )
     by_activation = {a: _rows_for_activation(a, settings) for a in settings.activations}
     rows = tuple(
-        by_activation[a][f]
-        for f in range(len(settings.families))
-        for a in settings.activations
+        by_activation[a][f] for f in range(len(settings.families)) for a in settings.activations
     )
     return BoundResult(settings=settings, rows=rows)

@@ -157,8 +157,7 @@ class RNNSteps(Steps):
             raise ConfigError(f"W_hh must be (…, n, n), got shape {W_hh.shape}")
         if dphi.ndim != W_hh.ndim or dphi.shape[-1] != W_hh.shape[-1] or dphi.shape[-2] < 1:
             raise ConfigError(
-                f"dphi must be (…, T, n) with T >= 1, matching W_hh {W_hh.shape}, "
-                f"got {dphi.shape}"
+                f"dphi must be (…, T, n) with T >= 1, matching W_hh {W_hh.shape}, got {dphi.shape}"
             )
         self.W_hh = W_hh
         self.dphi = dphi
