@@ -42,8 +42,10 @@ __all__ = [
     "BoundRow",
     "BoundSettings",
     "Horizon",
+    "Instance",
     "SeedBound",
     "compute_bound",
+    "measure_instances",
     "rounding_tolerance",
 ]
 
@@ -291,30 +293,61 @@ def _check_choice(values: Sequence[str], known: Sequence[str], what: str) -> tup
     return values
 
 
-def _rows_for_activation(activation: str, settings: BoundSettings) -> list[BoundRow]:
-    """Every family's row for one activation, all instances scanned as one batch."""
-    s = settings
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instance:
+    """One generated RNN: a family scaled to a norm or radius, and its seed.
+
+    Its weights and inputs come from ``instance_seed(seed, index)``.
+    """
+
+    family: str
+    seed: int
+    index: int
+    norm: float | None = None
+    radius: float | None = None
+
+
+def measure_instances(
+    instances: Sequence[Instance],
+    *,
+    activation: str,
+    T: int,
+    hidden: int,
+    input_size: int = 8,
+    input_scale: float = 1.0,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    horizon_cap: int = DEFAULT_HORIZON_CAP,
+) -> list[SeedBound]:
+    r"""Measure the bound on many generated instances at once, as one batch.
+
+    All instances share the activation, T and sizes; their weight families,
+    scales and seeds may differ. Batching them into stacked arrays makes the
+    matrix products and the per-step bookkeeping run once for all.
+
+    Returns
+    -------
+    list of SeedBound
+        One per instance, in order; ``SeedBound.seed`` is the instance's index.
+    """
     gamma = get_activation(activation).gamma
-    steps_needed = max(s.T, s.horizon_cap)
+    steps_needed = max(T, horizon_cap)
+    tolerance = rounding_tolerance(T, hidden)
     rnns, inputs = [], []
-    for family in s.families:
-        for i in range(s.seeds):
-            seed = instance_seed(s.seed, i)
-            rnns.append(
-                random_rnn(
-                    family,
-                    s.hidden,
-                    norm=s.norm,
-                    radius=s.radius,
-                    activation=activation,
-                    input_size=s.input_size,
-                    seed=seed,
-                )
+    for spec in instances:
+        seed = instance_seed(spec.seed, spec.index)
+        rnns.append(
+            random_rnn(
+                spec.family,
+                hidden,
+                norm=spec.norm,
+                radius=spec.radius,
+                activation=activation,
+                input_size=input_size,
+                seed=seed,
             )
-            if activation != "linear":
-                inputs.append(
-                    random_inputs(steps_needed, s.input_size, seed=seed, scale=s.input_scale)
-                )
+        )
+        if activation != "linear":
+            inputs.append(random_inputs(steps_needed, input_size, seed=seed, scale=input_scale))
     W = np.stack([r.W_hh for r in rnns])
     steps: Steps
     if activation == "linear":  # J_t = W_hh whatever the inputs: no forward pass needed
@@ -328,37 +361,59 @@ def _rows_for_activation(activation: str, settings: BoundSettings) -> list[Bound
             None,
             activation,
         )
-    scan = scan_product(steps, norm_at=s.T, thresholds=s.thresholds, cap=steps_needed)
+    scan = scan_product(steps, norm_at=T, thresholds=thresholds, cap=steps_needed)
+    out = []
+    for j, (spec, rnn) in enumerate(zip(instances, rnns, strict=True)):
+        norm_W = spectral_norm(rnn.W_hh)
+        gamma_norm = gamma * norm_W
+        log10_bound = T * math.log10(gamma_norm) if gamma_norm > 0 else -math.inf
+        measured = float(scan.log10_norm[j])
+        ratio = measured - log10_bound if math.isfinite(measured) else -math.inf
+        horizons = tuple(
+            Horizon(
+                threshold=float(th),
+                measured=int(k) if k > 0 else None,
+                predicted=_predicted_horizon(th, gamma_norm),
+                cap=steps_needed,
+            )
+            for th, k in zip(thresholds, scan.horizons[j], strict=True)
+        )
+        out.append(
+            SeedBound(
+                seed=spec.index,
+                spectral_norm=norm_W,
+                log10_measured=measured,
+                log10_bound=log10_bound,
+                log10_ratio=ratio,
+                holds=measured <= log10_bound + tolerance,
+                horizons=horizons,
+            )
+        )
+    return out
+
+
+def _rows_for_activation(activation: str, settings: BoundSettings) -> list[BoundRow]:
+    """Every family's row for one activation, all instances scanned as one batch."""
+    s = settings
+    gamma = get_activation(activation).gamma
+    specs = [
+        Instance(family=family, seed=s.seed, index=i, norm=s.norm, radius=s.radius)
+        for family in s.families
+        for i in range(s.seeds)
+    ]
+    measured = measure_instances(
+        specs,
+        activation=activation,
+        T=s.T,
+        hidden=s.hidden,
+        input_size=s.input_size,
+        input_scale=s.input_scale,
+        thresholds=s.thresholds,
+        horizon_cap=s.horizon_cap,
+    )
     rows = []
     for f, family in enumerate(s.families):
-        per_seed = []
-        for i in range(s.seeds):
-            j = f * s.seeds + i
-            norm_W = spectral_norm(rnns[j].W_hh)
-            gamma_norm = gamma * norm_W
-            log10_bound = s.T * math.log10(gamma_norm) if gamma_norm > 0 else -math.inf
-            measured = float(scan.log10_norm[j])
-            ratio = measured - log10_bound if math.isfinite(measured) else -math.inf
-            horizons = tuple(
-                Horizon(
-                    threshold=th,
-                    measured=int(k) if k > 0 else None,
-                    predicted=_predicted_horizon(th, gamma_norm),
-                    cap=steps_needed,
-                )
-                for th, k in zip(s.thresholds, scan.horizons[j], strict=True)
-            )
-            per_seed.append(
-                SeedBound(
-                    seed=i,
-                    spectral_norm=norm_W,
-                    log10_measured=measured,
-                    log10_bound=log10_bound,
-                    log10_ratio=ratio,
-                    holds=measured <= log10_bound + s.tolerance_log10,
-                    horizons=horizons,
-                )
-            )
+        per_seed = measured[f * s.seeds : (f + 1) * s.seeds]
         worst = max(per_seed, key=lambda r: (r.log10_ratio, -r.seed))
         rows.append(
             BoundRow(
