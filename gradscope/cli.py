@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -237,3 +238,94 @@ def bound(
         from gradscope.report.text import render_bound
 
         click.echo(render_bound(result))
+
+
+CLAIM_NAMES = (
+    "weight-sharing",
+    "jacobian-product",
+    "eigenvalue-criterion",
+    "linear-norm-bound",
+    "orthogonal-preserves-norm",
+    "clipping-direction",
+    "memory-horizon",
+    "truncated-bptt",
+    "tanh-saturation",
+)
+
+
+@main.command()
+@click.argument("claim_ids", nargs=-1, type=click.Choice(CLAIM_NAMES), metavar="[ID]...")
+@click.option(
+    "--budget",
+    type=click.IntRange(min=1),
+    help="Evaluations per claim (default: each claim's own; verdicts are reproducible).",
+)
+@_seed_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, writable=True),
+    help="Write each counterexample as DIR/<claim>-<k>.json (replay with gradscope replay).",
+)
+@_json_option
+def check(
+    claim_ids: tuple[str, ...], budget: int | None, seed: int, out: str | None, as_json: bool
+) -> None:
+    """Judge the tutorial's claims: holds, violated or holds-under, with evidence.
+
+    Each claim is read literally (which product, which norm, which indices),
+    searched for counterexamples from two seeds (--seed and --seed + 1) within
+    a budget counted in evaluations, and judged. Without IDs, all nine.
+    """
+    from gradscope.claims import CLAIM_IDS, check_claim
+
+    show_progress = sys.stderr.isatty()
+    results = []
+    for claim_id in claim_ids or CLAIM_IDS:
+        if show_progress:
+            click.echo(f"checking {claim_id} …", err=True)
+        results.append(check_claim(claim_id, budget=budget, seed=seed))
+    written: list[str] = []
+    if out:
+        import os
+
+        from gradscope.io import write_atomic
+
+        os.makedirs(out, exist_ok=True)
+        for r in results:
+            for k, cex in enumerate(r.counterexamples):
+                path = os.path.join(out, f"{r.id}-{k}.json")
+                write_atomic(path, cex.to_json() + "\n")
+                written.append(path)
+    if as_json:
+        _emit_json({"command": "check", "seed": seed, "claims": [r.to_dict() for r in results]})
+        return
+    from gradscope.report.text import render_checks
+
+    click.echo(render_checks(results))
+    if written:
+        click.echo(f"\n{len(written)} counterexample files written to {out}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_json_option
+def replay(file: str, as_json: bool) -> None:
+    """Recompute a counterexample from its JSON file and show what it shows."""
+    from gradscope.claims import Counterexample
+    from gradscope.claims import replay as replay_counterexample
+    from gradscope.errors import ConfigError
+
+    try:
+        with open(file, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{file}: not a readable JSON counterexample ({exc})") from None
+    result = replay_counterexample(Counterexample.from_dict(data))
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        verdict = "contradicts" if result.contradicts else "does NOT contradict"
+        click.echo(f"{result.claim}: {result.message}")
+        click.echo(f"recomputed from scratch: this example {verdict} the claim")

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 from gradscope.report.table import format_log10, format_table
 
 if TYPE_CHECKING:
+    from gradscope.claims.base import ClaimCheck
     from gradscope.numeric.bound import BoundResult, BoundRow
 
-__all__ = ["render_bound"]
+__all__ = ["render_bound", "render_checks"]
 
 
 def _threshold_label(threshold: float) -> str:
@@ -70,3 +71,25 @@ def render_bound(result: BoundResult) -> str:
             footer,
         ]
     )
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_checks(results: list[ClaimCheck], *, width: int = 110) -> str:
+    """The ``gradscope check`` verdict table: one line of evidence per claim."""
+    rows = [
+        [r.id, r.verdict, str(len(r.counterexamples)), _shorten(r.evidence, width)]
+        for r in results
+    ]
+    table = format_table(["claim", "verdict", "cex", "evidence"], rows, align="llrl")
+    notes = []
+    for r in results:
+        if r.verdict != "holds" and r.corrected:
+            notes.append(f"- {r.id}: {r.corrected}")
+    footer = (
+        "verdicts: holds / violated (a counterexample from two seeds) / holds-under (true under "
+        "stated conditions); --json for the full evidence, --out DIR for replayable files"
+    )
+    return "\n".join([table, "", "corrected statements:", *notes, "", footer])

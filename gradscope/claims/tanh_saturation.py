@@ -1,0 +1,198 @@
+r"""Claim ``tanh-saturation``: tanh saturation causes gradient issues.
+
+Read as: when the units are saturated (|z| > 2, where tanh' < 0.071), the
+gradient :math:`\partial h_T/\partial h_0` vanishes. Each step contributes
+:math:`\|J_t\|_2 \le \max_i \tanh'(z_{t,i})\, \|W_{hh}\|_2`, so saturation
+shrinks every factor — but only relative to ‖W_hh‖₂. Random networks confirm
+the claim; a search with inputs chosen to hold every unit at |z| = 2.2 finds
+fully saturated networks whose gradient *grows*, because
+:math:`\tanh'(2.2)\,\|W_{hh}\|_2 > 1`. The claim holds when the saturated
+derivative times the norm stays below 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from gradscope.claims.base import (
+    Budget,
+    BudgetExhaustedError,
+    Claim,
+    ClaimCheck,
+    Counterexample,
+    Replay,
+)
+from gradscope.claims.search import counterexample, evaluate, weight_facts
+from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn, recurrent_weights
+from gradscope.model import RNN, get_activation
+from gradscope.numeric.forward import forward, rnn_steps
+from gradscope.numeric.products import log10_spectral_norm
+
+ID = "tanh-saturation"
+STATEMENT = "tanh saturation causes gradient issues."
+LATEX = r"\tanh \text{ saturation causes gradient issues}"
+SAT, FRACTION, T, VANISHED = 2.0, 0.9, 40, -3.0
+SETTING = (
+    f"tanh RNN; a unit is saturated at step t when |z_t,i| > {SAT:g} (tanh' < 0.071); a run is "
+    f"saturated when ≥ {FRACTION:.0%} of its unit-steps are; gradient issue = vanishing, "
+    f"‖∂h_T/∂h_0‖₂ < 1e{VANISHED:.0f} at T = {T}"
+)
+
+
+def _saturation(rnn: RNN, x: np.ndarray, h0: np.ndarray | None = None) -> float:
+    z = forward(rnn, x, h0).z
+    return float(np.mean(np.abs(z) > SAT))
+
+
+def _held_saturated(rng: np.random.Generator, seed_seq) -> tuple[RNN, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Every unit held at |z| = 2.2 by inputs that cancel W h; ‖W‖₂ chosen so tanh'·‖W‖ > 1."""
+    n = 8
+    c = float(rng.uniform(25.0, 40.0))
+    W = recurrent_weights("orthogonal", n, norm=c, seed=seed_seq)
+    rnn = RNN(W_hh=W, W_xh=np.eye(n), activation=get_activation("tanh"))
+    target = 2.2 * rng.choice([-1.0, 1.0], size=n)
+    x = np.empty((T, n))
+    h = np.zeros(n)
+    for t in range(T):
+        x[t] = target - W @ h
+        h = np.tanh(W @ h + x[t])
+    return rnn, x
+
+
+def _search(budget: Budget, seed: int) -> tuple[list[Counterexample], dict[str, list[float]]]:
+    rng = np.random.default_rng(seed)
+    found: list[Counterexample] = []
+    stats: dict[str, list[float]] = {
+        "random_saturated": [],
+        "held_saturated": [],
+        "unsaturated": [],
+    }
+    families = sorted(FAMILIES)
+    try:
+        for i in range(10**6):
+            s = instance_seed(seed, i)
+            if i % 4 == 3:
+                rnn, x = _held_saturated(rng, s)
+                how = "inputs hold every unit at |z| = 2.2"
+            else:
+                rnn = random_rnn(
+                    families[i % len(families)], 16, norm=float(rng.uniform(0.5, 3.0)), seed=s
+                )
+                x = random_inputs(T, 8, seed=s, scale=float(np.exp(rng.uniform(-2, 3.5))))
+                how = "random inputs"
+            value = evaluate(budget, rnn, x)
+            frac = _saturation(rnn, x)
+            saturated = frac >= FRACTION
+            key = (
+                "unsaturated"
+                if not saturated
+                else "held_saturated"
+                if i % 4 == 3
+                else "random_saturated"
+            )
+            stats[key].append(value)
+            if saturated and value > VANISHED and not found:
+                found.append(
+                    counterexample(
+                        ID,
+                        rnn,
+                        x,
+                        start=0,
+                        end=T,
+                        observed={
+                            "log10_norm": value,
+                            "saturated_fraction": frac,
+                            **weight_facts(rnn.W_hh),
+                        },
+                        note=f"{frac:.0%} of unit-steps saturated ({how}), yet ‖∂h_{T}/∂h_0‖₂ = "
+                        f"10^{value:.1f}: tanh'(2.2)·‖W_hh‖₂ = "
+                        f"{(1 - math.tanh(2.2) ** 2) * np.linalg.norm(rnn.W_hh, 2):.2f} > 1",
+                        seed=seed,
+                    )
+                )
+    except BudgetExhaustedError:
+        pass
+    return found, stats
+
+
+def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
+    results = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    rand = [v for _, st in results for v in st["random_saturated"]]
+    held = [v for _, st in results for v in st["held_saturated"]]
+    unsat = [v for _, st in results for v in st["unsaturated"]]
+    broken = all(cs for cs, _ in results)
+    examples = tuple(c for cs, _ in results for c in cs)
+    verdict = "holds-under" if broken else "holds"
+
+    def med(values: list[float]) -> float:
+        return float(np.median(values)) if values else math.nan
+
+    return ClaimCheck(
+        id=ID,
+        statement=STATEMENT,
+        latex=LATEX,
+        setting=SETTING,
+        verdict=verdict,
+        evidence=(
+            f"random saturated runs: {sum(v <= VANISHED for v in rand)} of {len(rand)} vanish "
+            f"(median log10 ‖∂h_T/∂h_0‖₂ = {med(rand):.1f}; unsaturated: {med(unsat):.1f} over "
+            f"{len(unsat)}); held at |z| = 2.2 with large ‖W_hh‖₂: "
+            f"{sum(v <= VANISHED for v in held)} of {len(held)} vanish; "
+            + (examples[0].note if examples else "no saturated run without vanishing")
+        ),
+        numbers={
+            "random_saturated_runs": len(rand),
+            "random_saturated_vanishing": sum(v <= VANISHED for v in rand),
+            "median_log10_random_saturated": med(rand),
+            "median_log10_unsaturated": med(unsat),
+            "held_saturated_runs": len(held),
+            "held_saturated_vanishing": sum(v <= VANISHED for v in held),
+        },
+        conditions=(
+            "the saturated derivative times the norm stays below 1: "
+            "max_i tanh'(z_t,i)·‖W_hh‖₂ < 1 "
+            "at the saturated steps (then ‖∂h_T/∂h_0‖₂ ≤ Π_t max_i tanh'(z_t,i)·‖W_hh‖₂ → 0)"
+        )
+        if broken
+        else None,
+        corrected=(
+            "Saturation shrinks each step's Jacobian to at most max_i tanh'(z_t,i)·‖W_hh‖₂; it "
+            "makes gradients vanish when that product is below 1, which is the usual case, but a "
+            "large ‖W_hh‖₂ can outweigh it"
+        )
+        if broken
+        else None,
+        source="DESIGN.md §1 bound applied step by step; Pascanu, Mikolov & Bengio 2013",
+        counterexamples=examples,
+        evaluations=budget.used,
+        seeds=tuple(seeds),
+        tolerance=f"vanishing at log10 ‖∂h_T/∂h_0‖₂ < {VANISHED:g}",
+    )
+
+
+def replay(cex: Counterexample) -> Replay:
+    rnn = cex.rnn
+    value = float(
+        log10_spectral_norm(rnn_steps(rnn, cex.inputs, cex.h0), start=cex.start, end=cex.end)
+    )
+    frac = _saturation(rnn, cex.inputs[: cex.end], cex.h0)
+    return Replay(
+        claim=ID,
+        observed={"log10_norm": value, "saturated_fraction": frac, **weight_facts(rnn.W_hh)},
+        contradicts=frac >= FRACTION and value > VANISHED,
+        message=f"{frac:.1%} of unit-steps saturated; log10 ‖∂h_{cex.end}/∂h_0‖₂ = {value:.3f}",
+    )
+
+
+CLAIM = Claim(
+    id=ID,
+    statement=STATEMENT,
+    latex=LATEX,
+    setting=SETTING,
+    check=check,
+    replay=replay,
+    default_budget=300,
+)
