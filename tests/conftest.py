@@ -4,6 +4,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["pytester"]
+
 settings.register_profile(
     "gradscope",
     derandomize=True,  # fixed seeds: the same examples on every run and in CI

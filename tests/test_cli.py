@@ -163,3 +163,44 @@ def test_root_runner_behaves_as_the_command():
         [sys.executable, "cli.py", *args], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert out == run(*args).output
+
+
+def test_check_json_and_counterexample_files(tmp_path):
+    res = run("check", "linear-norm-bound", "--budget", "200", "--json", "--out", str(tmp_path))
+    assert res.exit_code == 0
+    payload = json.loads(res.output)
+    (claim,) = payload["claims"]
+    for key in ("id", "verdict", "statement", "evidence", "counterexamples"):
+        assert key in claim
+    assert claim["verdict"] == "violated" and len(claim["counterexamples"]) == 2
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == ["linear-norm-bound-0.json", "linear-norm-bound-1.json"]
+    cex = json.loads(files[0].read_text())
+    for key in ("claim", "activation", "W_hh", "W_xh", "b", "h0", "inputs", "start", "end"):
+        assert key in cex
+    assert cex == claim["counterexamples"][0]
+    again = run("replay", str(files[0]))
+    assert again.exit_code == 0
+    assert "contradicts the claim" in again.output and "NOT" not in again.output
+    replayed = json.loads(run("replay", str(files[0]), "--json").output)
+    assert replayed["contradicts"] is True
+
+
+def test_check_table_and_bad_ids(tmp_path):
+    res = run("check", "weight-sharing", "--budget", "100")
+    assert res.exit_code == 0 and "weight-sharing" in res.output and "holds" in res.output
+    bad = CliRunner().invoke(main, ["check", "not-a-claim"])
+    assert bad.exit_code == 2
+
+
+def test_replay_bad_files(tmp_path):
+    missing = CliRunner().invoke(main, ["replay", str(tmp_path / "none.json")])
+    assert missing.exit_code == 1 and missing.output.startswith("Error:")
+    garbage = tmp_path / "g.json"
+    garbage.write_text("{not json")
+    res = CliRunner().invoke(main, ["replay", str(garbage)])
+    assert res.exit_code == 1 and "not a readable JSON" in res.output
+    wrong = tmp_path / "w.json"
+    wrong.write_text('{"claim": "linear-norm-bound"}')
+    res = CliRunner().invoke(main, ["replay", str(wrong)])
+    assert res.exit_code == 1 and "lacks field" in res.output and "Traceback" not in res.output
