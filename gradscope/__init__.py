@@ -28,12 +28,19 @@ _EXPORTS: dict[str, str] = {
     "rnn_steps": "gradscope.numeric.forward",
     "log10_spectral_norm": "gradscope.numeric.products",
     "log10_norm_trajectory": "gradscope.numeric.products",
+    "log10_singular_values": "gradscope.numeric.spectrum",
+    "lyapunov_exponents": "gradscope.numeric.spectrum",
+    "compute_spectrum": "gradscope.numeric.spectrum",
+    "SpectrumResult": "gradscope.numeric.spectrum",
+    "bptt_gradient": "gradscope.numeric.gradient",
     "compute_bound": "gradscope.numeric.bound",
     "BoundResult": "gradscope.numeric.bound",
     "GradscopeError": "gradscope.errors",
     "ConfigError": "gradscope.errors",
     "NumericalError": "gradscope.errors",
     "DerivationError": "gradscope.errors",
+    "check_claim": "gradscope.claims",
+    "check_claims": "gradscope.claims",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -122,6 +122,40 @@ def _json_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def _plot_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--plot",
+        "plot_file",
+        type=click.Path(dir_okay=False),
+        help="Also write a figure (.png or .svg; needs matplotlib: gradscope[plot]).",
+    )(f)
+
+
+def _figures() -> Any:
+    """The figures module, or one clear line when matplotlib is missing."""
+    try:
+        from gradscope.report import figures
+    except ImportError:
+        raise GradscopeError("figures need matplotlib: pip install 'gradscope[plot]'") from None
+    return figures
+
+
+def _check_plot_path(path: str | None) -> None:
+    """Refuse a bad figure path before any work is done."""
+    if path is None:
+        return
+    import os
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".png", ".svg"):
+        raise click.BadParameter(f"{path}: give a .png or .svg file", param_hint="'--plot'")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise click.BadParameter(
+            f"{path}: the folder {folder} does not exist", param_hint="'--plot'"
+        )
+
+
 @click.group(cls=GradscopeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gradscope")
 def main() -> None:
@@ -190,6 +224,7 @@ def main() -> None:
     show_default=True,
     help="Scan at most max(T, this) steps for the memory horizons.",
 )
+@_plot_option
 @_json_option
 def bound(
     norm: float | None,
@@ -203,6 +238,7 @@ def bound(
     input_size: int,
     input_scale: float,
     horizon_cap: int,
+    plot_file: str | None,
     as_json: bool,
 ) -> None:
     """Measured ‖∂h_T/∂h_0‖₂ beside the bound (γ‖W‖₂)^T.
@@ -217,6 +253,7 @@ def bound(
     """
     if (norm is None) == (radius is None):
         raise click.UsageError("give exactly one of --norm and --radius")
+    _check_plot_path(plot_file)
     from gradscope.numeric.bound import compute_bound
 
     result = compute_bound(
@@ -232,12 +269,206 @@ def bound(
         input_scale=input_scale,
         horizon_cap=horizon_cap,
     )
+    if plot_file:
+        figures = _figures()
+        from gradscope.numeric.decay import compute_decay_curves
+
+        curves = compute_decay_curves(
+            families=families,
+            activations=activations,
+            scales=[norm if norm is not None else radius],  # type: ignore[list-item]
+            scale_kind="norm" if norm is not None else "radius",
+            T=T,
+            hidden=hidden,
+            seeds=seeds,
+            seed=seed,
+            input_size=input_size,
+            input_scale=input_scale,
+        )
+        figures.save_figure(figures.plot_decay(curves), plot_file)
     if as_json:
         _emit_json(result.to_dict())
     else:
         from gradscope.report.text import render_bound
 
         click.echo(render_bound(result))
+
+
+@main.command()
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="A user's weights: .npz or "
+    ".safetensors with W_hh, W_xh, b or PyTorch nn.RNN's weight_hh_l0, weight_ih_l0, "
+    "bias_ih_l0, bias_hh_l0.",
+)
+@click.option(
+    "--inputs",
+    type=click.Path(dir_okay=False),
+    help="Inputs as a (T, m) .npy array; T comes from it.",
+)
+@click.option(
+    "--h0",
+    "h0_file",
+    type=click.Path(dir_okay=False),
+    help="Initial state as an (n,) .npy array (default zeros).",
+)
+@click.option(
+    "--family", type=click.Choice(FAMILY_NAMES), help="Generated W_hh family (default gaussian)."
+)
+@click.option("--norm", type=PositiveFloat(), help="Generated W_hh: spectral norm ‖W‖₂.")
+@click.option("--radius", type=PositiveFloat(), help="Generated W_hh: spectral radius ρ(W).")
+@click.option("--hidden", type=click.IntRange(min=1), help="Generated: n (default 64).")
+@click.option("--input-size", type=click.IntRange(min=1), help="Generated: m (default 8).")
+@click.option(
+    "--T",
+    "T",
+    type=click.IntRange(min=1),
+    help="Steps (default 100; with --inputs, taken from the file and checked against this).",
+)
+@click.option(
+    "--activation",
+    type=click.Choice(ACTIVATION_NAMES),
+    default="tanh",
+    show_default=True,
+    help="φ (PyTorch state dicts do not record it).",
+)
+@click.option(
+    "--input-scale",
+    type=NonNegativeFloat(),
+    default=1.0,
+    show_default=True,
+    help="Drawn inputs x_t ~ N(0, input_scale²) when no --inputs is given.",
+)
+@click.option(
+    "--start", type=click.IntRange(min=0), default=0, show_default=True, help="k of ∂h_end/∂h_k."
+)
+@click.option("--end", type=click.IntRange(min=1), help="end of ∂h_end/∂h_k (default T).")
+@click.option(
+    "--show",
+    type=click.IntRange(min=1),
+    default=12,
+    show_default=True,
+    help="Rows of the table (the top and the bottom of the spectrum).",
+)
+@_seed_option
+@_plot_option
+@_json_option
+def spectrum(
+    weights: str | None,
+    inputs: str | None,
+    h0_file: str | None,
+    family: str | None,
+    norm: float | None,
+    radius: float | None,
+    hidden: int | None,
+    input_size: int | None,
+    T: int | None,
+    activation: str,
+    input_scale: float,
+    start: int,
+    end: int | None,
+    show: int,
+    seed: int,
+    plot_file: str | None,
+    as_json: bool,
+) -> None:
+    """Every singular value of ∂h_end/∂h_start in log10, exact, and the Lyapunov exponents.
+
+    Generated weights (--family, --norm or --radius, --hidden, --T) or a user's
+    own (--weights FILE with --inputs FILE.npy). The whole spectrum is exact
+    even where it spans hundreds of decades (a float SVD of the product
+    resolves only about 16 of them).
+
+    Example: gradscope spectrum --family orthogonal --norm 0.9 --T 1000
+    """
+    from gradscope.init import instance_seed, random_inputs, random_rnn
+    from gradscope.io import load_array, load_rnn
+
+    if weights is not None:
+        given = [
+            name
+            for name, v in (
+                ("--family", family),
+                ("--norm", norm),
+                ("--radius", radius),
+                ("--hidden", hidden),
+                ("--input-size", input_size),
+            )
+            if v is not None
+        ]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} describe generated weights; "
+                "they cannot be combined with --weights"
+            )
+        loaded = load_rnn(weights, activation=activation)
+        rnn, source = loaded.rnn, f"{weights} ({loaded.convention} names)"
+    else:
+        if inputs is not None or h0_file is not None:
+            raise click.UsageError("--inputs and --h0 go with --weights")
+        if (norm is None) == (radius is None):
+            raise click.UsageError("generated weights need exactly one of --norm and --radius")
+        rnn = random_rnn(
+            family or "gaussian",
+            hidden or 64,
+            norm=norm,
+            radius=radius,
+            activation=activation,
+            input_size=input_size or 8,
+            seed=instance_seed(seed, 0),
+        )
+        source = f"generated: {family or 'gaussian'}, " + (
+            f"‖W‖₂ = {norm:g}" if norm is not None else f"ρ(W) = {radius:g}"
+        )
+    if inputs is not None:
+        x = load_array(inputs, name="inputs", ndim=2)
+        if x.shape[0] < 1:
+            from gradscope.errors import ConfigError
+
+            raise ConfigError(f"{inputs}: holds no steps; inputs need at least one row (T >= 1)")
+        if T is not None and T != x.shape[0]:
+            raise click.BadParameter(
+                f"{T} disagrees with the {x.shape[0]} rows of {inputs}", param_hint="'--T'"
+            )
+    else:
+        x = random_inputs(T or 100, rnn.input_size, seed=instance_seed(seed, 0), scale=input_scale)
+    h0 = None if h0_file is None else load_array(h0_file, name="h0", ndim=1)
+    _check_plot_path(plot_file)
+    steps = x.shape[0]
+    if end is not None and end > steps:
+        raise click.BadParameter(f"{end} is past the last step T = {steps}", param_hint="'--end'")
+    if start >= (end if end is not None else steps):
+        raise click.BadParameter(
+            f"--start {start} must be smaller than --end {end if end is not None else steps} "
+            "(the product ∂h_end/∂h_start has end − start factors)",
+            param_hint="'--start'",
+        )
+
+    from gradscope.numeric.spectrum_report import compute_spectrum_report
+
+    report = compute_spectrum_report(
+        rnn,
+        x,
+        h0,
+        start=start,
+        end=end,
+        seed=seed,
+        source=source,
+        input_scale=None if inputs is not None else input_scale,
+    )
+    if plot_file:
+        figures = _figures()
+        from gradscope.numeric.spectrum_report import spectrum_over_time
+
+        ts, values = spectrum_over_time(rnn, x[: end or steps], h0)
+        figures.save_figure(figures.plot_spectrum_over_time(ts, values), plot_file)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        from gradscope.report.text import render_spectrum
+
+        click.echo(render_spectrum(report, show=show))
 
 
 CLAIM_NAMES = (
@@ -266,9 +497,15 @@ CLAIM_NAMES = (
     type=click.Path(file_okay=False, writable=True),
     help="Write each counterexample as DIR/<claim>-<k>.json (replay with gradscope replay).",
 )
+@_plot_option
 @_json_option
 def check(
-    claim_ids: tuple[str, ...], budget: int | None, seed: int, out: str | None, as_json: bool
+    claim_ids: tuple[str, ...],
+    budget: int | None,
+    seed: int,
+    out: str | None,
+    plot_file: str | None,
+    as_json: bool,
 ) -> None:
     """Judge the tutorial's claims: holds, violated or holds-under, with evidence.
 
@@ -278,12 +515,25 @@ def check(
     """
     from gradscope.claims import CLAIM_IDS, check_claim
 
+    _check_plot_path(plot_file)
     show_progress = sys.stderr.isatty()
     results = []
     for claim_id in claim_ids or CLAIM_IDS:
         if show_progress:
             click.echo(f"checking {claim_id} …", err=True)
         results.append(check_claim(claim_id, budget=budget, seed=seed))
+    if plot_file:
+        figures = _figures()
+        from gradscope.numeric.forward import rnn_steps
+        from gradscope.numeric.products import log10_norm_trajectory
+
+        trajectories = {}
+        for r in results:
+            if r.counterexamples:
+                c = r.counterexamples[0]
+                steps = rnn_steps(c.rnn, c.inputs[: c.end], c.h0)
+                trajectories[r.id] = log10_norm_trajectory(steps, start=c.start, end=c.end)
+        figures.save_figure(figures.plot_claims(results, trajectories), plot_file)
     written: list[str] = []
     if out:
         import os
@@ -329,3 +579,257 @@ def replay(file: str, as_json: bool) -> None:
         verdict = "contradicts" if result.contradicts else "does NOT contradict"
         click.echo(f"{result.claim}: {result.message}")
         click.echo(f"recomputed from scratch: this example {verdict} the claim")
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    type=click.Path(file_okay=False),
+    default="gradscope-report",
+    show_default=True,
+    help="The report folder.",
+)
+@click.option("--force", is_flag=True, help="Replace a non-empty report folder.")
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Analyse a user's RNN weights (.npz/.safetensors) instead of a generated one.",
+)
+@click.option(
+    "--inputs", type=click.Path(dir_okay=False), help="(T, m) .npy inputs for --weights."
+)
+@click.option(
+    "--activation",
+    type=click.Choice(ACTIVATION_NAMES),
+    default="tanh",
+    show_default=True,
+    help="φ of the analysed RNN.",
+)
+@click.option(
+    "--norm",
+    type=PositiveFloat(),
+    default=0.9,
+    show_default=True,
+    help="‖W_hh‖₂ of the bound table.",
+)
+@click.option("--T", "T", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--budget", type=click.IntRange(min=1), help="Evaluations per claim.")
+@_seed_option
+def report(
+    outdir: str,
+    force: bool,
+    weights: str | None,
+    inputs: str | None,
+    activation: str,
+    norm: float,
+    T: int,
+    hidden: int,
+    seeds: int,
+    budget: int | None,
+    seed: int,
+) -> None:
+    """One folder: index.html (offline), report.md, results.json and the figures.
+
+    The bound table, the decay figure, the spectrum of a generated network (or
+    of --weights), the claims' verdicts and a derivation excerpt, with the
+    command that reproduces it. Written atomically.
+    """
+    if inputs and not weights:
+        raise click.UsageError("--inputs goes with --weights")
+    _figures()
+    import shlex
+
+    from gradscope.report.document import ReportSettings, build_report
+
+    argv = [
+        "gradscope",
+        "report",
+        "-o",
+        outdir,
+        "--seed",
+        str(seed),
+        "--norm",
+        f"{norm:g}",
+        "--T",
+        str(T),
+        "--hidden",
+        str(hidden),
+        "--seeds",
+        str(seeds),
+    ]
+    for flag, value in (("--weights", weights), ("--inputs", inputs), ("--budget", budget)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if weights:
+        argv += ["--activation", activation]
+    settings = ReportSettings(
+        seed=seed,
+        norm=norm,
+        T=T,
+        hidden=hidden,
+        seeds=seeds,
+        weights=weights,
+        inputs=inputs,
+        activation=activation,
+        claim_budget=budget,
+        command=shlex.join([*argv, "--force"]),
+    )
+    if sys.stderr.isatty():
+        click.echo("computing the report (about half a minute) …", err=True)
+    build_report(outdir, settings, force=force)
+    click.echo(f"report written to {outdir}/index.html (also report.md, results.json)")
+
+
+PLOT_KINDS = ("vanishing-exploding", "decay", "eigenvalues", "spectrum", "lyapunov", "sweep")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(PLOT_KINDS))
+@click.argument("sweep_file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Figure file, .png or .svg.",
+)
+@click.option("--family", type=click.Choice(FAMILY_NAMES), default="gaussian", show_default=True)
+@click.option(
+    "--families",
+    type=NameList(FAMILY_NAMES),
+    default="orthogonal",
+    show_default=True,
+    help="For decay.",
+)
+@click.option(
+    "--activations",
+    type=NameList(ACTIVATION_NAMES),
+    default="tanh,linear",
+    show_default=True,
+    help="For decay.",
+)
+@click.option("--norm", type=PositiveFloat(), help="‖W_hh‖₂ (decay: also --norm-list).")
+@click.option("--radius", type=PositiveFloat(), help="ρ(W_hh) instead of --norm.")
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--T", "T", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--activation",
+    type=click.Choice(ACTIVATION_NAMES),
+    default="tanh",
+    show_default=True,
+    help="For spectrum, lyapunov.",
+)
+@click.option("--x", "x_key", default="hidden", show_default=True, help="Sweep: column on x.")
+@click.option("--y", "y_key", default="T", show_default=True, help="Sweep: column on y.")
+@click.option(
+    "--value",
+    "value_key",
+    default="log10_measured",
+    show_default=True,
+    help="Sweep: the measured column to show (the median over the other settings).",
+)
+@_seed_option
+def plot(
+    kind: str,
+    sweep_file: str | None,
+    output: str,
+    family: str,
+    families: tuple[str, ...],
+    activations: tuple[str, ...],
+    norm: float | None,
+    radius: float | None,
+    hidden: int,
+    T: int,
+    seeds: int,
+    activation: str,
+    x_key: str,
+    y_key: str,
+    value_key: str,
+    seed: int,
+) -> None:
+    """Draw one figure: vanishing-exploding, decay, eigenvalues, spectrum, lyapunov, sweep FILE.
+
+    vanishing-exploding redraws the tutorial's picture from real numbers:
+    orthogonal W_hh scaled to ‖W‖₂ = 0.9, 1.0, 1.1, linear and tanh, with the
+    practical limit (the memory horizon at θ = 1e-2) computed, not drawn.
+    """
+    _check_plot_path_option(output)
+    figures = _figures()
+    from gradscope.init import instance_seed, random_inputs, random_rnn
+
+    if kind == "sweep":
+        if sweep_file is None:
+            raise click.UsageError("plot sweep needs the sweep's output file (CSV or JSON lines)")
+        from gradscope.report.sweep_figure import sweep_heatmap
+
+        fig = sweep_heatmap(sweep_file, x_key, y_key, value_key)
+    elif sweep_file is not None:
+        raise click.UsageError(f"plot {kind} takes no file argument")
+    elif kind in ("vanishing-exploding", "decay"):
+        from gradscope.numeric.decay import compute_decay_curves
+
+        if kind == "vanishing-exploding":
+            curves = compute_decay_curves(
+                families=["orthogonal"],
+                activations=["linear", "tanh"],
+                scales=[0.9, 1.0, 1.1],
+                T=T,
+                hidden=min(hidden, 32),
+                seeds=seeds,
+                seed=seed,
+            )
+            title = "Vanishing vs exploding, redrawn from real numbers"
+        else:
+            scale_kind = "radius" if radius is not None else "norm"
+            value = radius if radius is not None else (norm or 0.9)
+            curves = compute_decay_curves(
+                families=families,
+                activations=activations,
+                scales=[value],
+                scale_kind=scale_kind,
+                T=T,
+                hidden=hidden,
+                seeds=seeds,
+                seed=seed,
+            )
+            title = None
+        fig = figures.plot_decay(curves, title=title)
+    else:
+        if norm is not None and radius is not None:
+            raise click.UsageError("give at most one of --norm and --radius")
+        rnn = random_rnn(
+            family,
+            hidden,
+            norm=None if radius is not None else (norm or 0.9),
+            radius=radius,
+            activation=activation,
+            seed=instance_seed(seed, 0),
+        )
+        if kind == "eigenvalues":
+            fig = figures.plot_eigenvalues(rnn.W_hh)
+        else:
+            x = random_inputs(T, rnn.input_size, seed=instance_seed(seed, 0))
+            if kind == "spectrum":
+                from gradscope.numeric.spectrum_report import spectrum_over_time
+
+                fig = figures.plot_spectrum_over_time(*spectrum_over_time(rnn, x))
+            else:
+                from gradscope.numeric.spectrum_report import compute_spectrum_report
+
+                fig = figures.plot_lyapunov(compute_spectrum_report(rnn, x, seed=seed))
+    figures.save_figure(fig, output)
+    click.echo(f"figure written to {output}")
+
+
+def _check_plot_path_option(path: str) -> None:
+    try:
+        _check_plot_path(path)
+    except click.BadParameter as exc:
+        exc.param_hint = "'--output'"
+        raise

@@ -328,8 +328,13 @@ class StreamSteps(Steps):
         while end is None or t <= end:
             if t <= self._t - 1:
                 raise ConfigError("a stream of Jacobians cannot be rewound")
-            while self._t < t - 1:  # skip the factors before start
-                self.matrix(self._t + 1)
+            try:
+                while self._t < t - 1:  # skip the factors before start
+                    self.matrix(self._t + 1)
+            except IndexError:
+                raise ConfigError(
+                    f"the stream of Jacobians ended before start={start}: nothing to multiply"
+                ) from None
             try:
                 yield self.matrix(t)
             except IndexError:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from gradscope.report.table import format_log10, format_table
 
 if TYPE_CHECKING:
     from gradscope.claims.base import ClaimCheck
     from gradscope.numeric.bound import BoundResult, BoundRow
+    from gradscope.numeric.spectrum_report import SpectrumReport
 
-__all__ = ["render_bound", "render_checks"]
+__all__ = ["render_bound", "render_checks", "render_spectrum"]
 
 
 def _threshold_label(threshold: float) -> str:
@@ -93,3 +96,39 @@ def render_checks(results: list[ClaimCheck], *, width: int = 110) -> str:
         "stated conditions); --json for the full evidence, --out DIR for replayable files"
     )
     return "\n".join([table, "", "corrected statements:", *notes, "", footer])
+
+
+def render_spectrum(report: SpectrumReport, *, show: int = 12) -> str:
+    """The ``gradscope spectrum`` table: the top and bottom of the spectrum, and a summary."""
+    sp = report.spectrum
+    s = sp.log10_singular_values
+    lam = sp.lyapunov_exponents
+    n = s.size
+    k = sp.steps
+    header = (
+        f"singular values of ∂h_{sp.end}/∂h_{sp.start} ({k} factors), {report.source}, "
+        f"{sp.activation}, n = {n}, T = {report.T}"
+    )
+    if n <= show:
+        index = list(range(n))
+    else:
+        top = (show + 1) // 2
+        index = [*range(top), -1, *range(n - (show - top), n)]
+    rows = []
+    for i in index:
+        if i < 0:
+            rows.append(["…", "…", "…"])
+        else:
+            rows.append([str(i + 1), format_log10(float(s[i])), f"{lam[i]:.6f}"])
+    table = format_table(["i", "log10 σ_i", "λ_i (per step)"], rows, align="rrr")
+    spread = f"{s[0] - s[-1]:.1f} decades" if np.isfinite(s[0]) and np.isfinite(s[-1]) else "∞"
+    summary = [
+        f"top: log10 σ₁ = {format_log10(float(s[0]))}; bound (γ‖W‖₂)^{k}: "
+        f"{format_log10(report.log10_bound)} (γ = {report.gamma:g}, ‖W‖₂ = "
+        f"{report.spectral_norm:.6g}, ρ(W) = {report.spectral_radius:.6g})",
+        f"spread σ₁/σ_n: {spread}; a float64 SVD of the product would resolve "
+        f"{report.float_resolvable} of {n}",
+        "λ_i: Lyapunov exponents (natural log per step, QR method) — asymptotic rates, "
+        "not the finite-T singular values",
+    ]
+    return "\n".join([header, "", table, "", *summary])

@@ -1,0 +1,334 @@
+r"""The whole singular spectrum of a Jacobian product, exact over any number of decades.
+
+For :math:`P = \partial h_{end} / \partial h_{start} = J_{end} \cdots J_{start+1}`
+(``end - start`` factors, DESIGN.md §1), :func:`log10_singular_values` returns
+:math:`\log_{10} \sigma_i(P)` for *every* i, each to high relative accuracy,
+even when the spectrum spans thousands of decades and lies far below float64's
+range (``0.9**10000 ≈ 1e-458`` comes out as −457.57). Forming ``P`` in floating
+point and calling an SVD resolves only the values within ~16 decades of the
+largest; the rest come out as rounding noise.
+
+How (details in :mod:`gradscope.numeric.graded`): the product is kept in
+graded form ``Q diag(e^ℓ) U`` by the discrete QR method — Householder QR (rows
+sorted) of a block of steps applied to an orthonormal ``Q``, the block closed
+when its predicted condition number would pass ``1e10`` — with the row scales
+``ℓ`` kept as logarithms; the singular values of ``diag(e^ℓ) U`` then come from
+one-sided Jacobi in log-scaled form, which gives every singular value to a small
+relative error (Demmel & Veselić 1992; Stewart 1995).
+
+:func:`lyapunov_exponents` gives the QR-method estimates of the Lyapunov
+exponents, which are *asymptotic rates*, not finite-T singular values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from gradscope.errors import ConfigError
+from gradscope.model import RNN
+from gradscope.numeric.forward import rnn_steps
+from gradscope.numeric.graded import graded_log_singular_values, graded_product
+from gradscope.numeric.steps import Steps, as_steps, check_range
+
+__all__ = [
+    "SpectrumResult",
+    "compute_spectrum",
+    "log10_singular_values",
+    "lyapunov_exponents",
+]
+
+FloatArray = NDArray[np.float64]
+LN10 = math.log(10.0)
+
+JacobiansLike = Steps | ArrayLike | Iterable[ArrayLike]
+
+
+def _steps_and_range(
+    jacobians: JacobiansLike, start: int, end: int | None
+) -> tuple[Steps, int, int | None]:
+    steps = as_steps(jacobians)
+    if steps.batch_shape != ():
+        raise ConfigError(
+            f"one product at a time: these Jacobians carry batch dimensions "
+            f"{steps.batch_shape}; loop over the batch and call once per entry"
+        )
+    start, end = check_range(start, end, steps.T)
+    return steps, start, end
+
+
+def _check_warmup(warmup: int, start: int, end: int | None) -> int:
+    if isinstance(warmup, bool) or not isinstance(warmup, int | np.integer) or warmup < 0:
+        raise ConfigError(f"warmup must be a non-negative integer, got {warmup!r}")
+    if end is not None and warmup >= end - start:
+        raise ConfigError(
+            f"warmup={warmup} leaves no steps to average: the window start={start}, "
+            f"end={end} has {end - start} factors"
+        )
+    return int(warmup)
+
+
+def log10_singular_values(
+    jacobians: JacobiansLike, *, start: int = 0, end: int | None = None
+) -> FloatArray:
+    r"""All singular values of :math:`J_{end} \cdots J_{start+1}`, as log10, descending.
+
+    Parameters
+    ----------
+    jacobians : (T, n, n) array_like, iterable of (n, n) arrays, or Steps
+        :math:`J_1, \dots, J_T` (``jacobians[t - 1]`` is :math:`J_t`). An
+        iterable is read once, in order, and never stored whole.
+    start : int, optional
+        The product starts after step ``start`` (default 0).
+    end : int, optional
+        The last factor is :math:`J_{end}` (default: the last step, T).
+
+    Returns
+    -------
+    (n,) ndarray
+        :math:`\log_{10}\sigma_1 \ge \dots \ge \log_{10}\sigma_n` of
+        :math:`\partial h_{end}/\partial h_{start}`. An exactly zero singular
+        value is ``-inf`` (e.g. when a step has an exactly zero row, as a ReLU
+        unit with :math:`z = 0`, or φ' below 2.2e-308, gives); a product that is
+        singular only through cancellation gives tiny values at rounding level.
+
+    Raises
+    ------
+    ConfigError
+        For a bad shape, an empty sequence, NaN/Inf, batch dimensions, or a
+        window outside ``0 <= start < end <= T``.
+    NumericalError
+        If a Jacobian is so large that one block overflows float64.
+
+    See Also
+    --------
+    lyapunov_exponents : the asymptotic growth rates instead.
+    compute_spectrum : the same for an RNN run, with diagnostics.
+
+    Notes
+    -----
+    Every value carries a small *relative* error in log σ, however small σ is:
+    in the reference tests (mpmath on the exact product of the same float64
+    Jacobians, spectra spanning 700–1700 decades) at most about 1e-10 of
+    |log10 σ| (a few 1e-8 absolute); for n = 256, T = 1000 about 3e-10 of it
+    (under 1e-6 absolute over 2300 decades). The error comes from the QR blocks
+    (about ε times a block's condition number each) and grows with their
+    number; a plain SVD of the float product has an absolute error of about
+    1e-16 σ₁ instead, useless below the 16th decade.
+
+    Examples
+    --------
+    Ten thousand steps of :math:`0.9 \times` a rotation: every σ is
+    :math:`0.9^{10000} \approx 10^{-457.57}`, far below float64's 1e-308.
+
+    >>> import math
+    >>> import numpy as np
+    >>> c, s = math.cos(0.3), math.sin(0.3)
+    >>> rotation = 0.9 * np.array([[c, -s], [s, c]])
+    >>> values = log10_singular_values(rotation for _ in range(10000))
+    >>> np.round(values, 4).tolist(), round(10000 * math.log10(0.9), 4)
+    ([-457.5749, -457.5749], -457.5749)
+    """
+    steps, start, end = _steps_and_range(jacobians, start, end)
+    product = graded_product(steps, start, end)
+    assert product.U is not None
+    log_sigma, _ = graded_log_singular_values(product.log_scales, product.U)
+    out: FloatArray = log_sigma / LN10
+    return out
+
+
+def lyapunov_exponents(
+    jacobians: JacobiansLike, *, start: int = 0, end: int | None = None, warmup: int = 0
+) -> FloatArray:
+    r"""Lyapunov exponents (natural log per step, descending) by QR re-orthonormalisation.
+
+    :math:`\lambda_i \approx \frac{1}{end - start - warmup} \sum_t \log|R^{(t)}_{ii}|`
+    where :math:`J_t Q_{t-1} = Q_t R^{(t)}` (the discrete QR method of Benettin
+    et al. 1980), summed over the steps after the first ``warmup``.
+
+    These are estimates of *asymptotic* rates: for i.i.d. or ergodic steps
+    :math:`\lambda_i = \lim_{T\to\infty} \frac1T \log\sigma_i(J_T \cdots J_1)`.
+    They are **not** the finite-T singular values: use
+    :func:`log10_singular_values` for those (at finite T the two differ by
+    O(1/T) terms, and a transient can make them differ a lot).
+
+    Parameters
+    ----------
+    jacobians : (T, n, n) array_like, iterable of (n, n) arrays, or Steps
+    start, end : int, optional
+        The window, as in :func:`log10_singular_values`.
+    warmup : int, optional
+        Steps after ``start`` that orient ``Q`` but are left out of the average
+        (default 0), to drop the transient of the first factors.
+
+    Returns
+    -------
+    (n,) ndarray
+        :math:`\lambda_1 \ge \dots \ge \lambda_n`, per step, natural log;
+        ``-inf`` for a direction lost to an exact rank deficiency.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`log10_singular_values`, and if ``warmup`` is negative or
+        leaves no steps to average.
+
+    Examples
+    --------
+    For a constant Jacobian the exponents are the logs of the eigenvalue
+    moduli, here 2 and 1/2:
+
+    >>> import numpy as np
+    >>> W = np.array([[2.0, 1.0], [0.0, 0.5]])
+    >>> np.round(lyapunov_exponents(np.stack([W] * 200), warmup=20), 6).tolist()
+    [0.693147, -0.693147]
+    """
+    steps, start, end = _steps_and_range(jacobians, start, end)
+    warmup = _check_warmup(warmup, start, end)
+    product = graded_product(steps, start, end, accumulate=False, warmup=warmup)
+    out: FloatArray = np.sort(product.log_diag / product.averaged_steps)[::-1]
+    return out
+
+
+def _json_floats(values: FloatArray) -> list[float | None]:
+    return [float(v) if math.isfinite(v) else None for v in values]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpectrumResult:
+    r"""The singular spectrum of :math:`\partial h_{end}/\partial h_{start}` for one RNN run.
+
+    Attributes
+    ----------
+    log10_singular_values : (n,) ndarray
+        :math:`\log_{10}\sigma_i`, descending; ``-inf`` for exact zeros.
+    lyapunov_exponents : (n,) ndarray
+        QR-method exponent estimates over the same window, natural log per
+        step, descending (asymptotic rates, not singular values).
+    start, end : int
+        The window: the product :math:`J_{end} \cdots J_{start+1}`.
+    hidden : int
+        n, the number of hidden units.
+    activation : str
+    seed : int or None
+        The seed that generated the run, if the caller gave it (recorded for
+        replay; the computation itself draws nothing).
+    qr_count : int
+        QR factorisations (re-orthonormalisations) used.
+    longest_block : int
+        Most steps multiplied between two factorisations.
+    jacobi_sweeps : int
+        One-sided Jacobi sweeps of the final SVD.
+    """
+
+    log10_singular_values: FloatArray
+    lyapunov_exponents: FloatArray
+    start: int
+    end: int
+    hidden: int
+    activation: str
+    seed: int | None
+    qr_count: int
+    longest_block: int
+    jacobi_sweeps: int
+
+    def __post_init__(self) -> None:
+        for name in ("log10_singular_values", "lyapunov_exponents"):
+            arr = np.array(getattr(self, name), dtype=np.float64, copy=True)
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+
+    @property
+    def steps(self) -> int:
+        """The number of factors, ``end - start``."""
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict: arrays as lists, ``-inf`` (an exact zero) as None."""
+        return {
+            "product": f"dh_{self.end}/dh_{self.start}",
+            "start": self.start,
+            "end": self.end,
+            "steps": self.steps,
+            "hidden": self.hidden,
+            "activation": self.activation,
+            "seed": self.seed,
+            "log10_singular_values": _json_floats(self.log10_singular_values),
+            "lyapunov_exponents": _json_floats(self.lyapunov_exponents),
+            "qr_count": self.qr_count,
+            "longest_block": self.longest_block,
+            "jacobi_sweeps": self.jacobi_sweeps,
+        }
+
+
+def compute_spectrum(
+    rnn: RNN,
+    inputs: ArrayLike,
+    h0: ArrayLike | None = None,
+    *,
+    start: int = 0,
+    end: int | None = None,
+    seed: int | None = None,
+) -> SpectrumResult:
+    r"""Singular values and Lyapunov exponents of :math:`\partial h_{end}/\partial h_{start}`.
+
+    Parameters
+    ----------
+    rnn : RNN
+    inputs : (T, m) array_like
+        ``inputs[t - 1]`` is x_t.
+    h0 : (n,) array_like, optional
+        Initial state; zeros by default.
+    start, end : int, optional
+        The window (default: the whole run, ``∂h_T/∂h_0``).
+    seed : int, optional
+        The seed that generated ``rnn`` and ``inputs``, recorded in the result.
+
+    Returns
+    -------
+    SpectrumResult
+
+    Raises
+    ------
+    ConfigError
+        If ``rnn`` is not an :class:`~gradscope.model.RNN`, the inputs are
+        malformed, or the window is outside ``0 <= start < end <= T``.
+
+    Examples
+    --------
+    A linear RNN with ``W = 0.5 I`` halves every direction at every step:
+
+    >>> import numpy as np
+    >>> from gradscope.model import RNN
+    >>> rnn = RNN(W_hh=0.5 * np.eye(3), W_xh=np.ones((3, 1)), activation="linear")
+    >>> result = compute_spectrum(rnn, np.zeros((2000, 1)))
+    >>> np.round(result.log10_singular_values, 3).tolist()
+    [-602.06, -602.06, -602.06]
+    """
+    if not isinstance(rnn, RNN):
+        raise ConfigError(f"rnn must be a gradscope.model.RNN, got {type(rnn).__name__}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        raise ConfigError(f"seed must be an integer or None, got {seed!r}")
+    steps = rnn_steps(rnn, inputs, h0)
+    start, end_ = check_range(start, end, steps.T)
+    assert end_ is not None
+    product = graded_product(steps, start, end_)
+    assert product.U is not None
+    log_sigma, sweeps = graded_log_singular_values(product.log_scales, product.U)
+    return SpectrumResult(
+        log10_singular_values=log_sigma / LN10,
+        lyapunov_exponents=np.sort(product.log_diag / product.steps)[::-1],
+        start=start,
+        end=end_,
+        hidden=rnn.hidden_size,
+        activation=rnn.activation.name,
+        seed=None if seed is None else int(seed),
+        qr_count=product.qr_count,
+        longest_block=product.longest_block,
+        jacobi_sweeps=sweeps,
+    )
