@@ -1,0 +1,88 @@
+"""A heat map of a ``gradscope sweep`` table (CSV or JSON lines)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from gradscope.errors import ConfigError
+
+__all__ = ["read_sweep_rows", "sweep_heatmap"]
+
+
+def read_sweep_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rows of a sweep's output (by suffix: ``.csv`` or ``.jsonl``), as dicts.
+
+    Raises
+    ------
+    ConfigError
+        For a missing or unreadable file, another suffix, or no rows.
+    """
+    p = os.fspath(path)
+    ext = os.path.splitext(p)[1].lower()
+    if ext not in (".csv", ".jsonl"):
+        raise ConfigError(f"{p}: a sweep table is .csv or .jsonl")
+    try:
+        with open(p, encoding="utf-8", newline="") as fh:
+            if ext == ".csv":
+                rows: list[dict[str, Any]] = list(csv.DictReader(fh))
+            else:
+                rows = [json.loads(line) for line in fh if line.endswith("\n") and line.strip()]
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{p}: cannot be read as a sweep table ({exc})") from None
+    if not rows:
+        raise ConfigError(f"{p}: holds no rows")
+    return rows
+
+
+def _number(value: Any) -> float:
+    if value is None or value == "":
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _sort_key(value: str) -> tuple[int, float, str]:
+    x = _number(value)
+    return (0, x, "") if math.isfinite(x) else (1, 0.0, value)
+
+
+def sweep_heatmap(path: str | os.PathLike[str], x: str, y: str, value: str) -> Figure:
+    """Median of column ``value`` for every (``x``, ``y``) cell of a sweep table."""
+    from gradscope.report.figures import plot_heatmap
+
+    rows = read_sweep_rows(path)
+    for key in (x, y, value):
+        if key not in rows[0]:
+            raise ConfigError(
+                f"{os.fspath(path)}: no column {key!r}; columns: {', '.join(rows[0])}"
+            )
+    xs = sorted({str(r[x]) for r in rows}, key=_sort_key)
+    ys = sorted({str(r[y]) for r in rows}, key=_sort_key)
+    cells: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        cells.setdefault((str(r[x]), str(r[y])), []).append(_number(r[value]))
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for (cx, cy), vals in cells.items():
+        finite = [v for v in vals if math.isfinite(v)]
+        if finite:
+            grid[ys.index(cy), xs.index(cx)] = float(np.median(finite))
+    return plot_heatmap(
+        grid,
+        xs,
+        ys,
+        x_name=x,
+        y_name=y,
+        value_name=f"median {value}",
+        title=f"{value} over {x} × {y} ({os.path.basename(os.fspath(path))})",
+    )
