@@ -377,7 +377,7 @@ def graded_product(
             ell, U = _fold(R, beta, ell, U)
         if k >= 2 and 0.0 < budget < math.inf and (measured < 4 or qr_count % 64 == 0):
             sv = np.linalg.svd(R, compute_uv=False)
-            if sv[-1] > 0.0:
+            if sv.size and sv[-1] > 0.0:
                 ratios.append(math.log(sv[0] / sv[-1]) / budget)
                 alpha, measured = max(ratios), measured + 1
         qr_count, longest = qr_count + 1, max(longest, k)

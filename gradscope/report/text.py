@@ -11,10 +11,11 @@ from gradscope.report.table import format_log10, format_table
 
 if TYPE_CHECKING:
     from gradscope.claims.base import ClaimCheck
+    from gradscope.numeric.analyze import Analysis
     from gradscope.numeric.bound import BoundResult, BoundRow
     from gradscope.numeric.spectrum_report import SpectrumReport
 
-__all__ = ["render_bound", "render_checks", "render_spectrum"]
+__all__ = ["render_analysis", "render_bound", "render_checks", "render_spectrum"]
 
 
 def _threshold_label(threshold: float) -> str:
@@ -132,3 +133,49 @@ def render_spectrum(report: SpectrumReport, *, show: int = 12) -> str:
         "not the finite-T singular values",
     ]
     return "\n".join([header, "", table, "", *summary])
+
+
+def render_analysis(result: Analysis, *, show: int = 6) -> str:
+    """The analysis as text for a terminal: one block per layer."""
+    lines = [f"{result.source}: {result.cell} ({result.format}), {result.num_layers} layer(s)"]
+    if result.inputs is None:
+        lines.append(f"inputs: none given — {result.T} steps of zeros (pass --inputs FILE.npy)")
+    else:
+        lines.append(f"inputs: {result.inputs}, T = {result.T}")
+    for a in result.layers:
+        d = a.to_dict()
+        act = f", {a.activation}" if a.activation else ""
+        lines += ["", f"layer {a.layer}: {a.cell}{act}, n = {a.hidden}, state {d['state']}"]
+        s = [("−∞" if v is None else f"{v:.3f}") for v in d["log10_singular_values"]]
+        shown = s if len(s) <= show else [*s[: show // 2], "…", *s[-(show - show // 2) :]]
+        lines.append(f"  log10 σ(∂s_T/∂s_0), T = {a.T}: {' '.join(shown)}")
+        lam = [("−∞" if v is None else f"{v:.4f}") for v in d["lyapunov_exponents"][:3]]
+        lines.append(f"  Lyapunov exponents (ln/step, top 3): {' '.join(lam)}")
+        back = ", ".join(
+            f"k={k}: {'−∞' if v == -math.inf else f'{v:.2f}'}" for k, v in a.log10_norm_back
+        )
+        lines.append(f"  log10 ‖∂s_T/∂s_(T−k)‖₂: {back}")
+        h = f"{a.horizon} steps" if a.horizon is not None else f"not reached within {a.T} steps"
+        lines.append(f"  memory horizon (first k with ‖∂s_T/∂s_(T−k)‖₂ < {a.threshold:g}): {h}")
+        norms = ", ".join(f"‖{k}‖₂ = {v:.3f}" for k, v in a.block_norms)
+        lines.append(f"  weights: {norms}")
+        if a.cell == "rnn":
+            b = d["bound"]
+            pred = (
+                f"{a.predicted_horizon:.1f} steps"
+                if a.predicted_horizon is not None
+                else "none (γ‖W_hh‖₂ >= 1, no decay guaranteed)"
+            )
+            lb = "−∞" if b["log10_bound"] is None else f"{b['log10_bound']:.2f}"
+            lines.append(
+                f"  ρ(W_hh) = {a.spectral_radius:.3f}; bound T·log10(γ‖W_hh‖₂) = {lb} "
+                f"({'holds' if b['holds'] else 'VIOLATED'}); bound's horizon: {pred}"
+            )
+        else:
+            assert a.gate_mean is not None
+            lines.append(
+                f"  mean {'forget' if a.cell == 'lstm' else 'update'} gate {a.gate_mean[0]} = "
+                f"{a.gate_mean[1]:.3f}; no (γ‖W‖)^T bound exists for gated cells"
+            )
+        lines.append(f"  verdict: {a.message}")
+    return "\n".join(lines)

@@ -427,3 +427,12 @@ def test_bad_warmup_and_rnn_arguments_raise_config_error():
         compute_spectrum(rnn, inputs, end=6)
     with pytest.raises(ConfigError, match="seed"):
         compute_spectrum(rnn, inputs, seed=1.5)  # type: ignore[arg-type]
+
+
+def test_a_block_that_multiplies_to_exactly_zero():
+    """Regression: relu steps whose product is exactly zero give −inf, not an IndexError."""
+    from gradscope.model import RNN
+
+    rnn = RNN(W_hh=[[0.9, 0.2], [0.1, 0.8]], W_xh=np.eye(2), activation="relu")
+    result = compute_spectrum(rnn, [[1, -9], [1, -9], [-9, -9]])
+    assert result.log10_singular_values.tolist() == [-np.inf, -np.inf]

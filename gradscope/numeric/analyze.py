@@ -1,0 +1,523 @@
+r"""How far back a user's trained RNN, LSTM or GRU carries gradient: ``gradscope analyze``.
+
+For each layer, run on given inputs from a zero initial state (layer k > 0 driven
+by the outputs h_1..h_T of layer k − 1), gradscope measures the layer's state
+Jacobian :math:`\partial s_T / \partial s_0` (s = h for ``nn.RNN`` and ``nn.GRU``;
+s = (h, c), h first, for ``nn.LSTM``):
+
+* every singular value, exact in log10, and the QR-method Lyapunov exponents;
+* the memory horizon at its end (DESIGN.md §1): the first k with
+  :math:`\|\partial s_T / \partial s_{T-k}\|_2 < \theta`, or "not reached within
+  T steps", found matrix-free from :math:`J_T^\top, J_{T-1}^\top, \dots`;
+* the spectral norms of the recurrent weight blocks; for ``nn.RNN`` also ρ(W_hh)
+  and the bound :math:`(\gamma\|W_{hh}\|_2)^T`. Gated cells have no such bound
+  (the cell or update path carries gradient through the gates, not through a
+  weight norm), and the result says so rather than invent one;
+* a verdict in words.
+
+What it measures is *sensitivity along these inputs*: how much a change in the
+state k steps before the end moves the final state, hence how much gradient from
+a loss at the end reaches back k steps. It is not a measure of what the model
+stores, and other inputs can give other horizons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from gradscope.errors import ConfigError
+from gradscope.init import spectral_norm, spectral_radius
+from gradscope.io_cells import LayerWeights, LoadedLayers
+from gradscope.model import RNN, get_activation
+from gradscope.numeric.bound import rounding_tolerance
+from gradscope.numeric.cells import (
+    GRUCell,
+    LSTMCell,
+    gru_forward,
+    gru_steps,
+    lstm_forward,
+    lstm_steps,
+)
+from gradscope.numeric.forward import forward, rnn_steps
+from gradscope.numeric.graded import graded_log_singular_values, graded_product
+from gradscope.numeric.products import scan_product
+from gradscope.numeric.spectrum_report import FLOAT_DECADES
+from gradscope.numeric.steps import RNNSteps, Steps
+
+__all__ = [
+    "DEFAULT_T",
+    "Analysis",
+    "LayerAnalysis",
+    "compute_analysis",
+    "layer_model",
+    "layer_steps",
+]
+
+FloatArray = NDArray[np.float64]
+#: Steps of zero inputs used when no inputs are given.
+DEFAULT_T = 100
+#: Distances k at which ‖∂s_T/∂s_{T−k}‖₂ is always reported (those ≤ T, and T itself).
+BACK = (1, 10, 100)
+LN10 = math.log(10.0)
+_BLOCK_NAMES = {
+    "rnn": ("W_hh",),
+    "lstm": ("W_hi", "W_hf", "W_hg", "W_ho"),
+    "gru": ("W_hr", "W_hz", "W_hn"),
+}
+
+
+class _View(Steps):
+    r"""The same steps with their type hidden or, ``from_end``, :math:`K_j = J_{T+1-j}^\top`.
+
+    From the end, :math:`K_k \cdots K_1 = (\partial s_T/\partial s_{T-k})^\top`, with the
+    singular values of :math:`\partial s_T/\partial s_{T-k}`. Hidden, an ``nn.RNN`` layer
+    with exactly zero derivatives (a ReLU unit off) gets one QR per step from
+    :func:`~gradscope.numeric.graded.graded_product`, whose block-merging fast path fails
+    on a block whose product is exactly zero.
+    """
+
+    def __init__(self, steps: Steps, *, from_end: bool = False) -> None:
+        self._steps, self._T, self._from_end = steps, int(steps.T or 0), from_end
+
+    @property
+    def n(self) -> int:
+        return self._steps.n
+
+    @property
+    def T(self) -> int:
+        return self._T
+
+    def _index(self, t: int) -> int:
+        t = self._check_t(t)
+        return self._T + 1 - t if self._from_end else t
+
+    def matrix(self, t: int) -> FloatArray:
+        J = self._steps.matrix(self._index(t))
+        return np.swapaxes(J, -1, -2) if self._from_end else J
+
+    def apply(self, t: int, V: FloatArray) -> FloatArray:
+        s = self._steps
+        return (s.apply_transpose if self._from_end else s.apply)(self._index(t), V)
+
+    def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
+        s = self._steps
+        return (s.apply if self._from_end else s.apply_transpose)(self._index(t), U)
+
+
+def _log10_norms_from_end(end: Steps, ks: Sequence[int]) -> tuple[tuple[int, float], ...]:
+    r""":math:`\log_{10}\|\partial s_T/\partial s_{T-k}\|_2` for every k in ``ks``, in one pass.
+
+    The running product is rescaled by an exact power of two after every step and its
+    entries below ``2**-600`` of the largest are set to zero, so nothing underflows and
+    no subnormal number reaches BLAS (DESIGN.md §5).
+    """
+    M, e = np.eye(end.n), 0
+    out: list[tuple[int, float]] = []
+    for j in range(1, max(ks) + 1):
+        M = end.apply(j, M)
+        peak = float(np.max(np.abs(M)))
+        if peak == 0.0:  # exactly zero from here on
+            return (*out, *((k, -math.inf) for k in ks if k >= j))
+        shift = math.frexp(peak)[1]
+        M = np.ldexp(M, -shift)
+        e += shift
+        M[np.abs(M) < 2.0**-600] = 0.0
+        if j in ks:
+            top = float(np.linalg.svd(M, compute_uv=False)[0])
+            out.append((j, math.log10(top) + e * math.log10(2.0)))
+    return tuple(out)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _readonly(arr: ArrayLike) -> FloatArray:
+    out = np.array(arr, dtype=np.float64, copy=True)
+    out.flags.writeable = False
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerAnalysis:
+    r"""What :func:`compute_analysis` found for one layer.
+
+    Attributes
+    ----------
+    layer : int
+    cell : {"rnn", "lstm", "gru"}
+    hidden, input_size, state_size : int
+        n, m and the size of s (2n for an LSTM).
+    activation : str or None
+        φ of an ``nn.RNN`` layer; None for gated cells.
+    T : int
+        Steps run: the product :math:`\partial s_T / \partial s_0` has T factors.
+    log10_singular_values : (state_size,) ndarray
+        Descending; ``-inf`` for an exact zero.
+    lyapunov_exponents : (state_size,) ndarray
+        Natural log per step, descending.
+    threshold : float
+        θ of the memory horizon.
+    horizon : int or None
+        First k with :math:`\|\partial s_T/\partial s_{T-k}\|_2 < θ`; None if not within T.
+    log10_norm_back : tuple of (int, float)
+        :math:`(k, \log_{10}\|\partial s_T/\partial s_{T-k}\|_2)` for k in 1, 10, 100, T.
+    block_norms : tuple of (str, float)
+        Spectral norm of each recurrent weight block (``W_hh``; ``W_hi`` … ``W_ho``;
+        ``W_hr`` … ``W_hn``).
+    spectral_radius, gamma, log10_bound, predicted_horizon : float or None
+        ``nn.RNN`` only: ρ(W_hh), γ, :math:`T\log_{10}(\gamma\|W_{hh}\|_2)`, and the
+        bound's horizon :math:`\log\theta / \log(\gamma\|W_{hh}\|_2)` (None if γ‖W‖ >= 1).
+    gate_mean : tuple of (str, float) or None
+        Mean forget gate f (LSTM) or update gate z (GRU) over the run.
+    verdict : str
+        ``"forgets"``, ``"keeps"`` or ``"explodes"``.
+    message : str
+        The verdict in words.
+    qr_count : int
+    """
+
+    layer: int
+    cell: str
+    hidden: int
+    input_size: int
+    state_size: int
+    activation: str | None
+    T: int
+    log10_singular_values: FloatArray
+    lyapunov_exponents: FloatArray
+    threshold: float
+    horizon: int | None
+    log10_norm_back: tuple[tuple[int, float], ...]
+    block_norms: tuple[tuple[str, float], ...]
+    spectral_radius: float | None
+    gamma: float | None
+    log10_bound: float | None
+    predicted_horizon: float | None
+    gate_mean: tuple[str, float] | None
+    verdict: str
+    message: str
+    qr_count: int
+
+    def __post_init__(self) -> None:
+        for name in ("log10_singular_values", "lyapunov_exponents"):
+            object.__setattr__(self, name, _readonly(getattr(self, name)))
+
+    @property
+    def float_resolvable(self) -> int:
+        """How many σ_i a float64 SVD of the formed product would get right."""
+        s = self.log10_singular_values
+        return int(np.sum(s >= s[0] - FLOAT_DECADES)) if math.isfinite(s[0]) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (exact zeros, log10 = −inf, as None)."""
+        bound: dict[str, Any] | None = None
+        if self.cell == "rnn":
+            assert self.log10_bound is not None
+            top = self.log10_singular_values[0]
+            bound = {
+                "formula": "T * log10(gamma * ||W_hh||_2) >= log10 ||ds_T/ds_0||_2",
+                "gamma": self.gamma,
+                "log10_bound": _finite(self.log10_bound),
+                "holds": bool(
+                    not math.isfinite(top)
+                    or top <= self.log10_bound + rounding_tolerance(self.T, self.hidden)
+                ),
+                "predicted_horizon": self.predicted_horizon,
+            }
+        return {
+            "layer": self.layer,
+            "cell": self.cell,
+            "hidden": self.hidden,
+            "input_size": self.input_size,
+            "state": "h" if self.cell != "lstm" else "(h, c), h first",
+            "state_size": self.state_size,
+            "activation": self.activation,
+            "product": f"ds_{self.T}/ds_0",
+            "T": self.T,
+            "log10_singular_values": [_finite(v) for v in self.log10_singular_values],
+            "lyapunov_exponents": [_finite(v) for v in self.lyapunov_exponents],
+            "memory_horizon": {
+                "definition": "first k with ||ds_T/ds_(T-k)||_2 < threshold",
+                "threshold": self.threshold,
+                "steps": self.horizon,
+                "reached": self.horizon is not None,
+                "searched": self.T,
+            },
+            "log10_norm_back": [
+                {"k": k, "log10_norm": _finite(v)} for k, v in self.log10_norm_back
+            ],
+            "weights": {
+                "spectral_norms": dict(self.block_norms),
+                "spectral_radius": self.spectral_radius,
+            },
+            "bound": bound,
+            "bound_note": None
+            if bound is not None
+            else "no (gamma ||W||)^T bound exists for gated cells: gradient also flows "
+            "through the gates (the cell state for an LSTM, the update gate for a GRU), "
+            "so the weight norms alone do not limit it",
+            "gate_mean": None
+            if self.gate_mean is None
+            else {
+                "gate": self.gate_mean[0],
+                "meaning": "forget gate (share of c kept per step)"
+                if self.cell == "lstm"
+                else "update gate (share of h kept per step)",
+                "mean": self.gate_mean[1],
+            },
+            "float64_svd_resolves": self.float_resolvable,
+            "verdict": self.verdict,
+            "message": self.message,
+            "diagnostics": {"qr_count": self.qr_count},
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Analysis:
+    """Every analysed layer of one weights file, with the inputs used."""
+
+    source: str
+    format: str
+    cell: str
+    num_layers: int
+    T: int
+    inputs: str | None
+    threshold: float
+    layers: tuple[LayerAnalysis, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        note = (
+            f"inputs from {self.inputs}"
+            if self.inputs is not None
+            else f"no --inputs given: {self.T} steps of zero inputs (the state is driven by "
+            "the biases alone); pass --inputs for the sequences the model really sees"
+        )
+        return {
+            "command": "analyze",
+            "weights": self.source,
+            "format": self.format,
+            "cell": self.cell,
+            "num_layers": self.num_layers,
+            "inputs": {
+                "path": self.inputs,
+                "T": self.T,
+                "zeros": self.inputs is None,
+                "note": note,
+            },
+            "initial_state": "zeros",
+            "threshold": self.threshold,
+            "lyapunov_note": "natural log per step, QR method: asymptotic rates, not finite-T "
+            "singular values",
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+
+def layer_model(w: LayerWeights, activation: str) -> RNN | LSTMCell | GRUCell:
+    if w.cell == "rnn":
+        return RNN(
+            W_hh=w.W_hh, W_xh=w.W_ih, b=w.b_ih + w.b_hh, activation=get_activation(activation)
+        )
+    cls = LSTMCell if w.cell == "lstm" else GRUCell
+    return cls(W_ih=w.W_ih, W_hh=w.W_hh, b_ih=w.b_ih, b_hh=w.b_hh)
+
+
+def layer_steps(model: RNN | LSTMCell | GRUCell, x: FloatArray) -> tuple[Steps, FloatArray]:
+    """The step Jacobians of one layer's run from zero, and its outputs h_1..h_T (T, n)."""
+    if isinstance(model, RNN):
+        return rnn_steps(model, x), forward(model, x).h[1:]
+    if isinstance(model, LSTMCell):
+        return lstm_steps(model, x), lstm_forward(model, x).h[1:]
+    return gru_steps(model, x), gru_forward(model, x).h[1:]
+
+
+def _pow10(log10_value: float) -> str:
+    return "0 exactly" if log10_value == -math.inf else f"10^{log10_value:.1f}"
+
+
+def _message(
+    T: int, horizon: int | None, back: tuple[tuple[int, float], ...], theta: float
+) -> tuple[str, str]:
+    """The verdict (forgets / keeps / explodes) and its sentence."""
+    norms = dict(back)
+    top = norms[T]
+    at100 = (
+        f" 100 steps back: ‖∂s_T/∂s_(T−100)‖₂ = {_pow10(norms[100])}."
+        if 100 in norms
+        else f" (The run has only {T} steps: give --inputs with at least 100 rows to look "
+        "100 steps back.)"
+    )
+    if horizon is not None:
+        return "forgets", (
+            f"Forgets after about {horizon} steps: ‖∂s_T/∂s_(T−{horizon})‖₂ < {theta:g}, so a "
+            f"loss at the end sends almost no gradient to inputs more than {horizon} steps "
+            "old: it can hardly learn dependencies longer than that." + at100
+        )
+    if top > -math.log10(theta):
+        return "explodes", (
+            f"Explodes: ‖∂s_T/∂s_0‖₂ = {_pow10(top)} over {T} steps, so small changes early "
+            "on are amplified at the end; expect unstable gradients (clip them)."
+            + (at100 if T != 100 else "")
+        )
+    return "keeps", (
+        f"Keeps gradient over all {T} steps: ‖∂s_T/∂s_0‖₂ = {_pow10(top)} stays above "
+        f"{theta:g}, no vanishing within this run; a longer --inputs shows where it forgets."
+        + (at100 if T != 100 else "")
+    )
+
+
+def _analyze_layer(
+    w: LayerWeights, model: RNN | LSTMCell | GRUCell, steps: Steps, theta: float
+) -> LayerAnalysis:
+    T = int(steps.T or 0)
+    exact_zeros = isinstance(steps, RNNSteps) and not np.all(steps.dphi != 0.0)
+    product = graded_product(_View(steps) if exact_zeros else steps, 0, T)
+    assert product.U is not None
+    log_sigma, _ = graded_log_singular_values(product.log_scales, product.U)
+    s = log_sigma / LN10
+    lyap = np.sort(product.log_diag / product.steps)[::-1]
+    end = _View(steps, from_end=True)
+    scan = scan_product(end, norm_at=1, thresholds=(theta,), cap=T)
+    found = int(scan.horizons[0])
+    ks = sorted({k for k in BACK if k <= T} | {T})
+    back = _log10_norms_from_end(end, ks)
+    n = w.hidden_size
+    names = _BLOCK_NAMES[w.cell]
+    blocks = tuple(
+        (name, spectral_norm(w.W_hh[j * n : (j + 1) * n])) for j, name in enumerate(names)
+    )
+    radius = gamma = log_bound = predicted = None
+    gate_mean = None
+    if isinstance(model, RNN):
+        radius, gamma = spectral_radius(model.W_hh), model.activation.gamma
+        gn = gamma * blocks[0][1]
+        log_bound = T * math.log10(gn) if gn > 0 else -math.inf
+        predicted = math.log(theta) / math.log(gn) if 0 < gn < 1 else None
+    else:
+        coef = steps.coef  # type: ignore[attr-defined]
+        lo = 4 * n if w.cell == "lstm" else 3 * n
+        gate_mean = ("f" if w.cell == "lstm" else "z", float(np.mean(coef[:, lo : lo + n])))
+    horizon = found if found > 0 else None
+    verdict, message = _message(T, horizon, back, theta)
+    return LayerAnalysis(
+        layer=w.index,
+        cell=w.cell,
+        hidden=n,
+        input_size=w.input_size,
+        state_size=steps.n,
+        activation=model.activation.name if isinstance(model, RNN) else None,
+        T=T,
+        log10_singular_values=s,
+        lyapunov_exponents=lyap,
+        threshold=theta,
+        horizon=horizon,
+        log10_norm_back=back,
+        block_norms=blocks,
+        spectral_radius=radius,
+        gamma=gamma,
+        log10_bound=log_bound,
+        predicted_horizon=predicted,
+        gate_mean=gate_mean,
+        verdict=verdict,
+        message=message,
+        qr_count=product.qr_count,
+    )
+
+
+def compute_analysis(
+    loaded: LoadedLayers,
+    inputs: ArrayLike | None = None,
+    *,
+    T: int | None = None,
+    layers: Sequence[int] | None = None,
+    activation: str = "tanh",
+    threshold: float = 1e-2,
+    inputs_name: str | None = None,
+) -> Analysis:
+    r"""Spectrum, Lyapunov exponents, memory horizon and a verdict for each layer.
+
+    Parameters
+    ----------
+    loaded : LoadedLayers
+        From :func:`gradscope.io_cells.load_layers`.
+    inputs : (T, m) array_like, optional
+        Layer 0's inputs. Without them, ``T`` (default :data:`DEFAULT_T` = 100) steps
+        of zeros are used, and the result says so.
+    T : int, optional
+        Steps of zero inputs (only without ``inputs``).
+    layers : sequence of int, optional
+        Which layers to report (default all); lower layers are still run to drive them.
+    activation : {"tanh", "relu"}
+        φ of ``nn.RNN`` layers (a state dict does not record it).
+    threshold : float
+        θ of the memory horizon, in (0, 1).
+    inputs_name : str, optional
+        Where ``inputs`` came from, recorded in the result.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    ConfigError
+        For inputs of the wrong width, NaN, a layer that does not exist, or θ outside (0, 1).
+
+    Examples
+    --------
+    A one-unit linear-like RNN with w = 0.5 halves the gradient at every step, so
+    it falls below 0.01 after 7 steps (0.5**7 = 0.0078):
+
+    >>> import numpy as np
+    >>> from gradscope.io_cells import layers_from_arrays
+    >>> w = layers_from_arrays({"weight_hh_l0": [[0.5]], "weight_ih_l0": [[1.0]]})
+    >>> compute_analysis(w, T=20).layers[0].horizon
+    7
+    """
+    if not (isinstance(threshold, float | int) and 0 < threshold < 1):
+        raise ConfigError(f"threshold must be in (0, 1), got {threshold!r}")
+    if activation not in ("tanh", "relu"):
+        raise ConfigError(f"nn.RNN's activation is tanh or relu, got {activation!r}")
+    m = loaded.layers[0].input_size
+    if inputs is None:
+        steps_T = DEFAULT_T if T is None else int(T)
+        if steps_T < 1:
+            raise ConfigError(f"T must be >= 1, got {steps_T}")
+        x = np.zeros((steps_T, m))
+    else:
+        x = np.asarray(inputs, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != m:
+            raise ConfigError(
+                f"inputs have shape {x.shape}; layer 0 reads (T, {m}) with T >= 1 "
+                f"(its weight_ih is {loaded.layers[0].W_ih.shape})"
+            )
+        if not np.all(np.isfinite(x)):
+            raise ConfigError("inputs contain NaN or Inf; give finite inputs")
+    count = len(loaded.layers)
+    wanted = sorted(set(range(count) if layers is None else layers))
+    bad = [k for k in wanted if not 0 <= k < count]
+    if bad:
+        raise ConfigError(f"layer {bad[0]} does not exist: the file has {count} (0..{count - 1})")
+    results = []
+    for w in loaded.layers[: wanted[-1] + 1]:
+        model = layer_model(w, activation)
+        steps, outputs = layer_steps(model, x)
+        if w.index in wanted:
+            results.append(_analyze_layer(w, model, steps, float(threshold)))
+        x = outputs
+    return Analysis(
+        source=loaded.path,
+        format=loaded.format,
+        cell=loaded.cell,
+        num_layers=count,
+        T=int(x.shape[0]),
+        inputs=inputs_name if inputs is not None else None,
+        threshold=float(threshold),
+        layers=tuple(results),
+    )
