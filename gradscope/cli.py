@@ -113,6 +113,22 @@ def _seed_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def _certify_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--max-precision",
+        type=click.IntRange(min=53),
+        default=4096,
+        show_default=True,
+        help="With --certify: the most bits the ball arithmetic may use.",
+    )(f)
+    return click.option(
+        "--certify",
+        is_flag=True,
+        help="Also prove each counterexample in ball arithmetic (python-flint, the certify "
+        "extra): start at 64 bits, double until decided; say exactly what is proved.",
+    )(f)
+
+
 def _json_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--json",
@@ -523,6 +539,7 @@ CLAIM_NAMES = (
     help="Write each counterexample as DIR/<claim>-<k>.json (replay with gradscope replay).",
 )
 @_plot_option
+@_certify_options
 @_json_option
 def check(
     claim_ids: tuple[str, ...],
@@ -530,6 +547,8 @@ def check(
     seed: int,
     out: str | None,
     plot_file: str | None,
+    certify: bool,
+    max_precision: int,
     as_json: bool,
 ) -> None:
     """Judge the tutorial's claims: holds, violated or holds-under, with evidence.
@@ -571,20 +590,45 @@ def check(
                 path = os.path.join(out, f"{r.id}-{k}.json")
                 write_atomic(path, cex.to_json() + "\n")
                 written.append(path)
+    certificates: dict[str, list[Any]] = {}
+    if certify:
+        from gradscope.claims.certify import certify_counterexample
+
+        for r in results:
+            if show_progress and r.counterexamples:
+                click.echo(f"certifying {r.id} …", err=True)
+            certificates[r.id] = [
+                certify_counterexample(c, max_precision=max_precision) for c in r.counterexamples
+            ]
+    proved = {k: bool(cs) and all(c.certified for c in cs) for k, cs in certificates.items()}
     if as_json:
-        _emit_json({"command": "check", "seed": seed, "claims": [r.to_dict() for r in results]})
+        claims = [r.to_dict() for r in results]
+        if certify:
+            for d in claims:
+                d["certificates"] = [c.to_dict() for c in certificates[d["id"]]]
+                d["certified"] = proved[d["id"]]
+        _emit_json({"command": "check", "seed": seed, "claims": claims})
         return
     from gradscope.report.text import render_checks
 
-    click.echo(render_checks(results))
+    click.echo(render_checks(results, certified=proved))
+    if certify:
+        total = sum(len(cs) for cs in certificates.values())
+        count = sum(c.certified for cs in certificates.values() for c in cs)
+        click.echo(f"\ncertificates (ball arithmetic): {count} of {total} counterexamples proved")
+        for claim_id, cs in certificates.items():
+            for n, c in enumerate(cs):
+                status = "certified" if c.certified else "NOT certified"
+                click.echo(f"- {claim_id}-{n}: {status} at {c.precision_bits} bits: {c.statement}")
     if written:
         click.echo(f"\n{len(written)} counterexample files written to {out}")
 
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
+@_certify_options
 @_json_option
-def replay(file: str, as_json: bool) -> None:
+def replay(file: str, certify: bool, max_precision: int, as_json: bool) -> None:
     """Recompute a counterexample from its JSON file and show what it shows."""
     from gradscope.claims import Counterexample
     from gradscope.claims import replay as replay_counterexample
@@ -597,13 +641,25 @@ def replay(file: str, as_json: bool) -> None:
         raise ConfigError(f"{file}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{file}: not a readable JSON counterexample ({exc})") from None
-    result = replay_counterexample(Counterexample.from_dict(data))
+    cex = Counterexample.from_dict(data)
+    result = replay_counterexample(cex)
+    cert = None
+    if certify:
+        from gradscope.claims.certify import certify_counterexample
+
+        cert = certify_counterexample(cex, max_precision=max_precision)
     if as_json:
-        _emit_json(result.to_dict())
+        payload = result.to_dict()
+        if cert is not None:
+            payload["certificate"] = cert.to_dict()
+        _emit_json(payload)
     else:
         verdict = "contradicts" if result.contradicts else "does NOT contradict"
         click.echo(f"{result.claim}: {result.message}")
         click.echo(f"recomputed from scratch: this example {verdict} the claim")
+        if cert is not None:
+            status = "certified" if cert.certified else "NOT certified"
+            click.echo(f"ball arithmetic, {cert.precision_bits} bits: {status}: {cert.statement}")
 
 
 @main.command()
@@ -858,6 +914,92 @@ def _check_plot_path_option(path: str) -> None:
     except click.BadParameter as exc:
         exc.param_hint = "'--output'"
         raise
+
+
+@main.command()
+@click.option(
+    "--hidden", type=click.IntRange(min=1), default=2, show_default=True, help="n, hidden units."
+)
+@click.option(
+    "--T",
+    "T",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Horizon: the product ∂h_T/∂h_0 has T factors.",
+)
+@click.option(
+    "--activation",
+    type=click.Choice(ACTIVATION_NAMES),
+    default="tanh",
+    show_default=True,
+    help="φ; relu'(0) = 0 as in PyTorch.",
+)
+@click.option(
+    "--what",
+    type=click.Choice(("jacobian", "gradient", "all")),
+    default="all",
+    show_default=True,
+    help="The Jacobian product, the BPTT gradients, or both.",
+)
+@click.option(
+    "--expand",
+    is_flag=True,
+    help="Also the fully explicit forms (hidden·T ≤ 24 for the Jacobian, ≤ 8 for gradients).",
+)
+@click.option(
+    "--standalone", is_flag=True, help="A complete document for pdflatex (amsmath, breqn)."
+)
+@click.option("--input-size", type=click.IntRange(min=1), default=1, show_default=True, help="m.")
+@click.option("--output-size", type=click.IntRange(min=1), default=1, show_default=True, help="p.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the LaTeX to FILE (atomically) instead of stdout.",
+)
+def derive(
+    hidden: int,
+    T: int,
+    activation: str,
+    what: str,
+    expand: bool,
+    standalone: bool,
+    input_size: int,
+    output_size: int,
+    output: str | None,
+) -> None:
+    """Closed-form Jacobians and BPTT gradients as LaTeX, derived with SymPy.
+
+    A derivation a teacher could hand out: conventions, the model, the unrolled
+    recurrence, each step's Jacobian D_t W_hh, the product ∂h_T/∂h_0 (T factors),
+    the bound (γ‖W_hh‖₂)^T and the gradient recursion with weight sharing.
+    Sizes beyond the documented limits are refused up front.
+
+    Example: gradscope derive --hidden 2 --T 3 --standalone -o bptt.tex
+    """
+    from gradscope.symbolic.document import render_document
+
+    text = render_document(
+        hidden=hidden,
+        T=T,
+        activation=activation,
+        what=what,
+        expand=expand,
+        input_size=input_size,
+        output_size=output_size,
+        standalone=standalone,
+    )
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from gradscope.io import write_atomic
+
+    try:
+        write_atomic(output, text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {output} ({len(text)} characters of LaTeX)", err=True)
 
 
 @main.command()

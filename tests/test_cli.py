@@ -204,3 +204,23 @@ def test_replay_bad_files(tmp_path):
     wrong.write_text('{"claim": "linear-norm-bound"}')
     res = CliRunner().invoke(main, ["replay", str(wrong)])
     assert res.exit_code == 1 and "lacks field" in res.output and "Traceback" not in res.output
+
+
+def test_check_and_replay_certify(tmp_path):
+    res = run(
+        "check",
+        "linear-norm-bound",
+        "--budget",
+        "200",
+        "--certify",
+        "--json",
+        "--out",
+        str(tmp_path),
+    )
+    claim = json.loads(res.output)["claims"][0]
+    assert claim["certified"] is True
+    assert all(c["certified"] for c in claim["certificates"])
+    table = run("check", "linear-norm-bound", "--budget", "200", "--certify").output
+    assert "violated, certified" in table and "2 of 2 counterexamples proved" in table
+    again = run("replay", str(tmp_path / "linear-norm-bound-0.json"), "--certify")
+    assert "ball arithmetic" in again.output and "certified" in again.output

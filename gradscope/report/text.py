@@ -81,10 +81,24 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def render_checks(results: list[ClaimCheck], *, width: int = 110) -> str:
-    """The ``gradscope check`` verdict table: one line of evidence per claim."""
+def render_checks(
+    results: list[ClaimCheck],
+    *,
+    width: int = 110,
+    certified: dict[str, bool] | None = None,
+) -> str:
+    """The ``gradscope check`` verdict table: one line of evidence per claim.
+
+    With ``certified`` (claim id → every counterexample proved in ball arithmetic),
+    proved verdicts read e.g. ``violated, certified``.
+    """
+    cert = certified or {}
+
+    def verdict(r: ClaimCheck) -> str:
+        return f"{r.verdict}, certified" if cert.get(r.id) else r.verdict
+
     rows = [
-        [r.id, r.verdict, str(len(r.counterexamples)), _shorten(r.evidence, width)]
+        [r.id, verdict(r), str(len(r.counterexamples)), _shorten(r.evidence, width)]
         for r in results
     ]
     table = format_table(["claim", "verdict", "cex", "evidence"], rows, align="llrl")

@@ -1,0 +1,79 @@
+r"""Closed-form Jacobians and BPTT gradients of small RNNs, derived with SymPy.
+
+Everything here works with explicit matrices of symbols in numerator layout and
+the conventions of DESIGN.md §1 (:math:`z_t = W_{hh} h_{t-1} + W_{xh} x_t + b`,
+:math:`J_t = \operatorname{diag}(\varphi'(z_t)) W_{hh}`, exactly T − k factors in
+:math:`\partial h_T/\partial h_k`). Results are frozen dataclasses holding the
+SymPy objects, with ``.latex()`` and ``.to_function()`` (a NumPy function that
+tests compare with :mod:`gradscope.numeric`).
+
+Importing this package is cheap: the names below load on first use, and SymPy
+is imported only then (``import gradscope`` never imports SymPy).
+
+Examples
+--------
+>>> from gradscope.symbolic import derive_jacobian
+>>> d = derive_jacobian(hidden=2, T=3, activation="tanh")
+>>> d.product, d.derivatives[0].T
+(D_3*W_hh*D_2*W_hh*D_1*W_hh, Matrix([[1 - h_1_1**2, 1 - h_1_2**2]]))
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "derive_jacobian": "gradscope.symbolic.jacobian",
+    "JacobianDerivation": "gradscope.symbolic.jacobian",
+    "derive_gradient": "gradscope.symbolic.gradient",
+    "GradientDerivation": "gradscope.symbolic.gradient",
+    "adjoint_equals_direct": "gradscope.symbolic.gradient",
+    "symbolic_rnn": "gradscope.symbolic.rnn",
+    "SymbolicRNN": "gradscope.symbolic.rnn",
+    "explicit_states": "gradscope.symbolic.rnn",
+    "Simplification": "gradscope.symbolic.simplify",
+    "polynomial_identity": "gradscope.symbolic.proof",
+    "RNNLatexPrinter": "gradscope.symbolic.printing",
+    "latex": "gradscope.symbolic.printing",
+    "render_document": "gradscope.symbolic.document",
+    "check_sizes": "gradscope.symbolic.limits",
+    "MAX_EXPANDED_JACOBIAN": "gradscope.symbolic.limits",
+    "MAX_EXPANDED_GRADIENT": "gradscope.symbolic.limits",
+    "MAX_STRUCTURED_SIZE": "gradscope.symbolic.limits",
+}
+
+__all__ = [
+    "MAX_EXPANDED_GRADIENT",
+    "MAX_EXPANDED_JACOBIAN",
+    "MAX_STRUCTURED_SIZE",
+    "GradientDerivation",
+    "JacobianDerivation",
+    "RNNLatexPrinter",
+    "Simplification",
+    "SymbolicRNN",
+    "adjoint_equals_direct",
+    "check_sizes",
+    "derive_gradient",
+    "derive_jacobian",
+    "explicit_states",
+    "latex",
+    "polynomial_identity",
+    "render_document",
+    "symbolic_rnn",
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'gradscope.symbolic' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,135 @@
+r"""Size limits of the symbolic derivations, checked before any SymPy work starts.
+
+A derivation is refused up front, with a :class:`~gradscope.errors.DerivationError`
+that names the limit and the way out, rather than left to run for minutes. The
+limits follow measured costs (this module imports no SymPy, so the command line
+can check them cheaply):
+
+* **Structured** forms are O(T·n²) SymPy objects (about 0.2 ms each) and print
+  in O(T·n) LaTeX (n = 8, T = 50 derives and prints in about 0.3 s): ``n²·T`` is
+  capped at :data:`MAX_STRUCTURED_SIZE` and T at :data:`MAX_HORIZON`, so that a
+  whole ``gradscope derive`` document takes at most a few seconds.
+* **Expanded** Jacobians are explicit expressions of the parameters whose
+  expression *tree* grows like nᵀ (it is stored as a DAG and printed and
+  compiled through common-subexpression elimination, which keep it small).
+  ``n·T`` is capped at :data:`MAX_EXPANDED_JACOBIAN`.
+* **Expanded** gradients also run SymPy's own ``diff`` on the explicit loss,
+  which walks the tree and so costs about nᵀ per parameter
+  (n = 2, T = 6: about 0.7 s per parameter; n = 3, T = 6: 12 s). ``n·T`` is
+  capped at :data:`MAX_EXPANDED_GRADIENT`.
+* Input and output widths ``m`` and ``p`` are capped at :data:`MAX_WIDTH`.
+"""
+
+from __future__ import annotations
+
+from gradscope.errors import ConfigError, DerivationError
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "MAX_EXPANDED_GRADIENT",
+    "MAX_EXPANDED_JACOBIAN",
+    "MAX_HORIZON",
+    "MAX_STRUCTURED_SIZE",
+    "MAX_WIDTH",
+    "check_sizes",
+]
+
+#: Activations the symbolic layer knows (the same names as :mod:`gradscope.model`).
+ACTIVATION_NAMES = ("tanh", "sigmoid", "relu", "linear")
+
+#: Largest ``hidden**2 * T`` of a structured derivation.
+MAX_STRUCTURED_SIZE = 10_000
+
+#: Longest horizon T of any derivation.
+MAX_HORIZON = 500
+
+#: Largest ``hidden * T`` of an expanded Jacobian.
+MAX_EXPANDED_JACOBIAN = 24
+
+#: Largest ``hidden * T`` of an expanded gradient (SymPy's ``diff`` is exponential in T).
+MAX_EXPANDED_GRADIENT = 8
+
+#: Largest input width m and output width p.
+MAX_WIDTH = 16
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_sizes(
+    *,
+    hidden: int,
+    T: int,
+    activation: str,
+    input_size: int,
+    output_size: int,
+    expand: bool,
+    what: str,
+) -> None:
+    """Refuse a derivation that is malformed or beyond the documented limits.
+
+    Parameters
+    ----------
+    hidden, T, input_size, output_size : int
+        n, the horizon T, m and p; each at least 1.
+    activation : str
+        One of :data:`ACTIVATION_NAMES`.
+    expand : bool
+        Whether the explicit (expanded) form is asked for.
+    what : {"jacobian", "gradient"}
+        Which derivation; the expanded limits differ.
+
+    Raises
+    ------
+    ConfigError
+        For a size below 1 or an unknown activation.
+    DerivationError
+        For a size beyond the limits; the message suggests the structured form.
+
+    Examples
+    --------
+    >>> check_sizes(hidden=2, T=3, activation="tanh", input_size=1, output_size=1,
+    ...             expand=True, what="jacobian")
+    >>> check_sizes(hidden=3, T=9, activation="tanh", input_size=1, output_size=1,
+    ...             expand=True, what="jacobian")
+    Traceback (most recent call last):
+    ...
+    gradscope.errors.DerivationError: the expanded Jacobian is limited to hidden*T <= 24 ...
+    """
+    n = _positive_int(hidden, "hidden")
+    T = _positive_int(T, "T")
+    m = _positive_int(input_size, "input_size")
+    p = _positive_int(output_size, "output_size")
+    if activation not in ACTIVATION_NAMES:
+        raise ConfigError(
+            f"unknown activation {activation!r}; choose one of: {', '.join(ACTIVATION_NAMES)}"
+        )
+    if max(m, p) > MAX_WIDTH:
+        raise DerivationError(
+            f"input_size={m} and output_size={p} must be at most {MAX_WIDTH} for a symbolic "
+            "derivation; the structure of the formulas does not depend on them, so derive "
+            "with a small width"
+        )
+    if T > MAX_HORIZON:
+        raise DerivationError(
+            f"T={T} is beyond the symbolic horizon limit T <= {MAX_HORIZON}; "
+            "use gradscope.numeric for long sequences"
+        )
+    if n * n * T > MAX_STRUCTURED_SIZE:
+        raise DerivationError(
+            f"hidden={n}, T={T} gives {n * n * T} symbolic Jacobian entries, more than the "
+            f"limit hidden**2*T <= {MAX_STRUCTURED_SIZE}; use gradscope.numeric for "
+            "networks of this size"
+        )
+    if expand:
+        limit = MAX_EXPANDED_JACOBIAN if what == "jacobian" else MAX_EXPANDED_GRADIENT
+        if n * T > limit:
+            kind = "Jacobian" if what == "jacobian" else "gradient"
+            raise DerivationError(
+                f"the expanded {kind} is limited to hidden*T <= {limit} (hidden={n}, T={T} "
+                f"gives {n * T}): its explicit expression grows like hidden**T; use the "
+                "structured form (expand=False, or drop --expand), which is exact at any size"
+            )

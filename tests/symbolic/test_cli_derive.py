@@ -1,0 +1,124 @@
+"""`gradscope derive`: output, atomic files, bad values, and that SymPy stays out of start-up."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from gradscope.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_derive_prints_a_latex_fragment():
+    """Claim: `gradscope derive --hidden 2 --T 3` prints the derivation as a LaTeX fragment
+    (breqn's dmath*), with the Jacobian product and the gradient recursion."""
+    res = run("derive", "--hidden", "2", "--T", "3")
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert r"\documentclass" not in out and r"\begin{dmath*}" in out
+    assert r"D_{3} W_{hh} D_{2} W_{hh} D_{1} W_{hh}" in out
+    assert r"\delta_{3,1} = " in out
+
+
+def test_derive_standalone_what_and_activation():
+    """Claim: --standalone makes a complete document; --what selects the parts; --activation
+    and --expand reach the derivation."""
+    res = run("derive", "--T", "2", "--standalone", "--what", "jacobian", "--activation", "relu")
+    assert res.exit_code == 0
+    out = res.stdout
+    assert out.startswith(r"\documentclass") and out.rstrip().endswith(r"\end{document}")
+    assert r"\usepackage{breqn}" in out and "gradient recursion" not in out
+    assert r"{\mathbf{1}[z_{1,1} > 0]}" in out
+    res = run("derive", "--T", "2", "--what", "gradient", "--expand")
+    assert (
+        res.exit_code == 0
+        and "agree exactly" in res.stdout
+        and "Jacobian product" not in (res.stdout)
+    )
+
+
+def test_output_file_is_written_atomically(tmp_path):
+    """Claim: -o FILE writes the document (nothing on stdout, a note on stderr) and leaves no
+    temporary file behind."""
+    target = tmp_path / "bptt.tex"
+    res = run("derive", "--hidden", "2", "--T", "3", "--standalone", "-o", str(target))
+    assert res.exit_code == 0
+    assert res.stdout == ""
+    assert "wrote" in res.stderr
+    assert target.read_text().startswith(r"\documentclass")
+    assert [p.name for p in tmp_path.iterdir()] == ["bptt.tex"]
+
+
+def test_failures_leave_an_existing_file_untouched(tmp_path, monkeypatch):
+    """Claim: nothing is half-written: a refused derivation or a failing rename leaves the old
+    file as it was and no temporary file."""
+    target = tmp_path / "keep.tex"
+    target.write_text("old")
+    res = run("derive", "--hidden", "5", "--T", "5", "--expand", "-o", str(target))
+    assert res.exit_code == 1 and target.read_text() == "old"
+
+    import gradscope.io
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gradscope.io.os, "replace", broken_replace)
+    res = run("derive", "-o", str(target))
+    assert res.exit_code == 1 and "cannot write" in res.output
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.tex"]
+
+
+def test_bad_values_exit_2_and_refused_sizes_exit_1_with_one_line(tmp_path):
+    """Claim: --hidden 0, --T 0 or an unknown activation are usage errors (exit 2); an expanded
+    form beyond its limit and an unwritable -o are one-line errors (exit 1)."""
+    for args in (["--hidden", "0"], ["--T", "0"], ["--activation", "softplus"]):
+        res = run("derive", *args)
+        assert res.exit_code == 2, args
+    res = run("derive", "--hidden", "3", "--T", "9", "--expand", "--what", "jacobian")
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "hidden*T <= 24" in lines[0] and "structured" in lines[0]
+    res = run("derive", "--hidden", "3", "--T", "3", "--expand")
+    assert res.exit_code == 1 and "gradient is limited to hidden*T <= 8" in res.output
+    res = run("derive", "-o", str(tmp_path / "missing" / "x.tex"))
+    assert res.exit_code == 1 and "cannot write" in res.output
+
+
+def test_import_and_help_never_import_sympy():
+    """Claim: `import gradscope` (and gradscope.symbolic), `gradscope --help` and
+    `gradscope derive --help` never import SymPy; `derive` itself does."""
+    code = (
+        "import sys\n"
+        "import gradscope, gradscope.symbolic\n"
+        "from gradscope.cli import main\n"
+        "for args in (['--help'], ['derive', '--help']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert 'sympy' not in sys.modules, 'sympy was imported'\n"
+        "main(['derive', '--T', '1'], standalone_mode=False)\n"
+        "assert 'sympy' in sys.modules\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_public_name_resolves():
+    """Claim: gradscope.symbolic's explicit __all__ is complete and every name loads lazily."""
+    import gradscope.symbolic as symbolic
+
+    for name in symbolic.__all__:
+        assert getattr(symbolic, name) is not None, name
+    assert sorted(symbolic.__all__) == sorted(set(symbolic.__all__))
