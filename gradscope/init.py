@@ -26,7 +26,7 @@ Families (all n × n):
 
 Every family is scaled by one positive factor so that the result has exactly
 the requested spectral norm ‖W‖₂ (largest singular value) or spectral radius
-ρ(W) (largest |eigenvalue|).
+ρ(W) (the largest eigenvalue modulus).
 
 Randomness follows DESIGN.md §1: instance ``i`` of a run with seed ``S`` uses
 ``numpy.random.SeedSequence(S).spawn(count)[i]`` (:func:`instance_seed`), and

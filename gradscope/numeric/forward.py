@@ -26,9 +26,9 @@ class Trajectory:
 
     Attributes
     ----------
-    h : (*batch, T + 1, n) ndarray
+    h : (..., T + 1, n) ndarray
         ``h[..., 0, :]`` is h_0 and ``h[..., t, :]`` is h_t.
-    z : (*batch, T, n) ndarray
+    z : (..., T, n) ndarray
         ``z[..., t - 1, :]`` is the pre-activation z_t.
     """
 
@@ -72,11 +72,11 @@ def forward_arrays(
 
     Parameters
     ----------
-    W_hh : (*batch, n, n) ndarray
-    W_xh : (*batch, n, m) ndarray
-    b : (*batch, n) ndarray
-    inputs : (*batch, T, m) ndarray
-    h0 : (*batch, n) ndarray or None
+    W_hh : (..., n, n) ndarray
+    W_xh : (..., n, m) ndarray
+    b : (..., n) ndarray
+    inputs : (..., T, m) ndarray
+    h0 : (..., n) ndarray or None
         Initial state; zeros when None.
     activation : str or Activation
 

@@ -181,7 +181,7 @@ def log10_norm_trajectory(
 
     Returns
     -------
-    (*batch, end - start) ndarray
+    (..., end - start) ndarray
         Entry ``j`` is the norm of the product of the first ``j + 1`` factors.
 
     Examples
@@ -207,10 +207,10 @@ class HorizonScan:
 
     Attributes
     ----------
-    log10_norm : (*batch,) ndarray
+    log10_norm : (...) ndarray
         log10 :math:`\|\partial s_{start+k}/\partial s_{start}\|_2` at ``k = norm_at``.
     thresholds : tuple of float
-    horizons : (*batch, len(thresholds)) int ndarray
+    horizons : (..., len(thresholds)) int ndarray
         The first k with :math:`\|\partial s_{start+k}/\partial s_{start}\|_2 < θ`,
         or −1 when not reached within ``steps_scanned`` steps.
     steps_scanned : int

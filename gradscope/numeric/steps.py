@@ -137,9 +137,9 @@ class RNNSteps(Steps):
 
     Parameters
     ----------
-    W_hh : (*batch, n, n) ndarray
+    W_hh : (..., n, n) ndarray
         Recurrent weights (one matrix per batch entry).
-    dphi : (*batch, T, n) ndarray
+    dphi : (..., T, n) ndarray
         :math:`d_t = \varphi'(z_t)` for ``t = 1..T`` (row ``t - 1`` holds
         :math:`d_t`).
 
@@ -198,7 +198,7 @@ class ConstantSteps(Steps):
 
     Parameters
     ----------
-    W : (*batch, n, n) ndarray
+    W : (..., n, n) ndarray
     T : int
         Number of steps (>= 1).
     """
