@@ -1028,6 +1028,7 @@ def derive(
     show_default=True,
     help="θ of the memory horizon: the first k with ‖∂s_T/∂s_(T−k)‖₂ < θ.",
 )
+@_plot_option
 @_json_option
 def analyze(
     weights: str,
@@ -1036,6 +1037,7 @@ def analyze(
     layer: int | None,
     activation: str | None,
     threshold: float,
+    plot_file: str | None,
     as_json: bool,
 ) -> None:
     """Will a trained nn.RNN, nn.LSTM or nn.GRU remember k steps back? Measure it.
@@ -1048,9 +1050,10 @@ def analyze(
     the Lyapunov exponents, the memory horizon at the end, the recurrent
     weights' spectral norms (for nn.RNN also ρ and the bound (γ‖W_hh‖₂)^T) and a
     verdict. Without --inputs, 100 (or --T) steps of zero inputs are used, and
-    the output says so.
+    the output says so. --plot FILE also draws, per layer, log10 ‖∂s_T/∂s_(T−k)‖₂
+    against k = 1..T with the threshold θ and each memory horizon marked.
 
-    Example: gradscope analyze lstm.safetensors --inputs x.npy
+    Example: gradscope analyze lstm.safetensors --inputs x.npy --plot memory.png
     """
     from gradscope.errors import ConfigError
     from gradscope.io import load_array
@@ -1058,6 +1061,7 @@ def analyze(
     from gradscope.numeric.analyze import compute_analysis
     from gradscope.report.text import render_analysis
 
+    _check_plot_path(plot_file)
     if not threshold < 1:
         raise click.BadParameter(f"{threshold:g} must be below 1", param_hint="'--threshold'")
     loaded = load_layers(weights)
@@ -1090,6 +1094,22 @@ def analyze(
         threshold=threshold,
         inputs_name=inputs,
     )
+    if plot_file is not None:
+        from gradscope.numeric.analyze import compute_memory_curves
+
+        save_figure = _figures().save_figure  # one clear line if matplotlib is missing
+        from gradscope.report.analysis_figure import plot_memory_curves
+
+        curves = compute_memory_curves(
+            loaded,
+            x,
+            T=T,
+            layers=None if layer is None else [layer],
+            activation=activation or "tanh",
+            threshold=threshold,
+        )
+        save_figure(plot_memory_curves(curves), plot_file)
+        click.echo(f"wrote {plot_file}", err=True)
     if as_json:
         _emit_json(result.to_dict())
     else:
