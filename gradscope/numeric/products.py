@@ -43,9 +43,11 @@ _LOW, _HIGH = 2.0**-128, 2.0**128  # bounds on ‖M‖_F² between rescales
 class _ScaledProduct:
     """A running product ``P = 2**e * M``, batched over leading dimensions.
 
-    ``M`` is rescaled by an exact power of two whenever its Frobenius norm
-    leaves ``[2**-64, 2**64]`` and flushed (entries below ``2**-600`` of its
-    largest one set to 0) every ``_FLUSH_EVERY`` steps and at every rescale.
+    Each batch entry's ``M`` is rescaled by an exact power of two whenever its
+    Frobenius norm leaves ``[2**-64, 2**64]`` (or its sum of squares underflows),
+    and every entry is rescaled and flushed (entries below ``2**-600`` of its
+    largest one set to 0) every ``_FLUSH_EVERY`` steps: an entry's numbers do
+    not depend on what it is batched with.
     """
 
     __slots__ = ("M", "_count", "e", "sumsq")
@@ -56,32 +58,51 @@ class _ScaledProduct:
         self.sumsq = np.full(batch_shape, float(n))
         self._count = 0
 
-    def _rescale_and_flush(self) -> None:
-        A = np.abs(self.M)
+    @staticmethod
+    def _rescaled(M: FloatArray) -> tuple[FloatArray, NDArray[np.int64], NDArray[np.bool_]]:
+        """``M / 2**exp`` with each entry's peak in [1/2, 1), tiny entries flushed to 0."""
+        A = np.abs(M)
         peak = A.max(axis=(-2, -1))
         zero = peak == 0.0
         _, exp = np.frexp(np.where(zero, 1.0, peak))
         exp = exp[..., None, None]
         small = A < np.ldexp(_FLUSH, exp)  # relative to the peak, before scaling
-        self.M = np.ldexp(self.M, -exp)
-        np.copyto(self.M, 0.0, where=small)
-        self.e += exp[..., 0, 0]
-        self.e[zero] = 0  # an exactly zero product stays exactly zero
+        out = np.ldexp(M, -exp)
+        np.copyto(out, 0.0, where=small)
+        return out, exp[..., 0, 0], zero
+
+    def _rescale_and_flush(self, need: NDArray[np.bool_] | None = None) -> None:
+        """Rescale every batch entry, or only those in ``need`` (so that an entry's
+        arithmetic never depends on the other entries it is batched with)."""
+        if need is None:
+            self.M, exp, zero = self._rescaled(self.M)
+            self.e += exp
+            self.e[zero] = 0  # an exactly zero product stays exactly zero
+        else:
+            sub, exp, zero = self._rescaled(self.M[need])
+            self.M[need] = sub
+            e = self.e[need] + exp
+            e[zero] = 0
+            self.e[need] = e
         self.sumsq = np.einsum("...ij,...ij->...", self.M, self.M)
 
     def step(self, steps: Steps, t: int) -> None:
         self.M = steps.apply(t, self.M)
         self.sumsq = np.einsum("...ij,...ij->...", self.M, self.M)
         self._count += 1
-        if self._count % _FLUSH_EVERY == 0 or not np.all(
-            ((self.sumsq > _LOW) | (self.sumsq == 0.0)) & (self.sumsq < _HIGH)
-        ):
-            if not np.all(np.isfinite(self.sumsq)):
-                raise NumericalError(
-                    f"the product overflowed at step {t}: a single Jacobian's entries are "
-                    "beyond float64's range; rescale the weights"
-                )
+        if not np.all(np.isfinite(self.sumsq)):
+            raise NumericalError(
+                f"the product overflowed at step {t}: a single Jacobian's entries are "
+                "beyond float64's range; rescale the weights"
+            )
+        if self._count % _FLUSH_EVERY == 0:
             self._rescale_and_flush()
+            return
+        # A sum of squares of 0 may be an underflow (entries below 1e-154 after one
+        # step with φ' ≈ 1e-298), not an exactly zero product: rescale it too.
+        need = ~((self.sumsq > _LOW) & (self.sumsq < _HIGH))
+        if need.any():
+            self._rescale_and_flush(need if need.ndim else None)
 
     def keep(self, mask: NDArray[np.bool_]) -> None:
         """Drop the batch entries where ``mask`` is false (1-D batch only)."""

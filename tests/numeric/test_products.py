@@ -200,3 +200,44 @@ def test_bad_windows_are_refused():
         log10_spectral_norm([])
     with pytest.raises(ConfigError, match="NaN"):
         log10_spectral_norm(np.full((2, 2, 2), np.nan))
+
+
+def test_saturated_steps_with_huge_weights_do_not_underflow_to_zero():
+    """Regression: φ' ≈ 1e-298 in one step made Σ M² underflow to 0, read as an exact zero.
+
+    Reference: the graded full spectrum (a different algorithm) gives the same top value.
+    """
+    from gradscope.numeric.spectrum import log10_singular_values
+
+    for i in range(3):
+        rnn = random_rnn("gaussian", 32, norm=1000.0, seed=instance_seed(0, i))
+        steps = rnn_steps(rnn, random_inputs(600, 8, seed=instance_seed(0, i)))
+        got = log10_spectral_norm(steps)
+        ref = log10_singular_values(steps)[0]
+        assert np.isfinite(got) and got < -1000
+        assert abs(got - ref) <= 1e-9 * abs(ref)
+
+
+def test_an_entry_does_not_depend_on_what_it_is_batched_with():
+    """Each batch entry is rescaled on its own: alone or beside extreme entries, same bits."""
+    from gradscope.numeric.forward import forward_arrays
+
+    kinds = [("gaussian", 1.0), ("gaussian", 1e3), ("orthogonal", 1e-3), ("uniform", 50.0)]
+    rnns = [random_rnn(f, 12, norm=s, seed=instance_seed(5, i)) for i, (f, s) in enumerate(kinds)]
+    x = np.stack([random_inputs(300, 8, seed=instance_seed(5, i)) for i in range(4)])
+
+    def batched(idx):
+        W = np.stack([rnns[i].W_hh for i in idx])
+        traj = forward_arrays(
+            W,
+            np.stack([rnns[i].W_xh for i in idx]),
+            np.zeros((len(idx), 12)),
+            x[idx],
+            None,
+            "tanh",
+        )
+        return log10_spectral_norm(RNNSteps(W, rnns[0].activation.derivative(traj.z)))
+
+    together = batched([0, 1, 2, 3])
+    for i in range(4):
+        assert batched([i])[0] == together[i]

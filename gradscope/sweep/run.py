@@ -1,0 +1,262 @@
+"""Running a sweep: plan the missing rows, run their units, write the table.
+
+See :mod:`gradscope.sweep.units` for why each configuration is one batch, and
+:mod:`gradscope.sweep.output` for the table and how resumption works.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gradscope.errors import ConfigError
+from gradscope.sweep.executors import WORKERS_CANNOT_IMPORT, DaskRunner, run_loky, run_serial
+from gradscope.sweep.grid import Configuration, SweepGrid
+from gradscope.sweep.output import (
+    ExistingTable,
+    RowKey,
+    check_output_path,
+    columns,
+    encode_row,
+    header,
+    output_format,
+    read_table,
+    row_key,
+)
+from gradscope.sweep.units import UnitResult, UnitTask, measure_configuration
+from gradscope.sweep.writer import OrderedEmitter, TableWriter, sort_table
+
+__all__ = [
+    "WORKERS_CANNOT_IMPORT",
+    "SweepSummary",
+    "UnitResult",
+    "UnitTask",
+    "grid_order",
+    "measure_configuration",
+    "run_sweep",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepSummary:
+    """What a sweep did.
+
+    Attributes
+    ----------
+    grid : SweepGrid
+    out : str or None
+        The output file, or None for standard output.
+    format : {"csv", "jsonl"}
+    mode : str
+        ``serial``, ``jobs=N`` or ``dask=ADDRESS``.
+    rows : int
+        Rows of the grid.
+    computed, skipped : int
+        Rows measured now, and rows found already in ``out``.
+    dropped_partial : bool
+        An interrupted last line was cut off ``out``.
+    seconds : float
+    """
+
+    grid: SweepGrid
+    out: str | None
+    format: str
+    mode: str
+    rows: int
+    computed: int
+    skipped: int
+    dropped_partial: bool
+    seconds: float = field(compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": "sweep",
+            "settings": self.grid.to_dict(),
+            "out": self.out,
+            "format": self.format,
+            "mode": self.mode,
+            "rows": self.rows,
+            "computed": self.computed,
+            "skipped": self.skipped,
+            "dropped_partial_line": self.dropped_partial,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _key(grid: SweepGrid, c: Configuration, seed_index: int) -> RowKey:
+    return row_key(
+        {
+            "family": c.family,
+            "scale_kind": c.scale_kind,
+            "scale": c.scale,
+            "hidden": c.hidden,
+            "T": c.T,
+            "activation": c.activation,
+            "seed": grid.seed,
+            "seed_index": seed_index,
+            "input_size": grid.input_size,
+            "input_scale": grid.input_scale,
+            "horizon_cap": grid.horizon_cap,
+        }
+    )
+
+
+def grid_order(grid: SweepGrid) -> dict[RowKey, int]:
+    """Each row's key → its position in the table (configuration order, then seed)."""
+    return {
+        _key(grid, c, i): c.index * grid.seeds + i
+        for c in grid.configurations()
+        for i in range(grid.seeds)
+    }
+
+
+def run_sweep(
+    grid: SweepGrid,
+    *,
+    out: str | Path | None = None,
+    fmt: str = "csv",
+    jobs: int = 1,
+    scheduler: str | None = None,
+    emit: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int, int, bool], None] | None = None,
+) -> SweepSummary:
+    """Measure every row of the grid and write the table.
+
+    Parameters
+    ----------
+    grid : SweepGrid
+    out : path, optional
+        A ``.csv`` or ``.jsonl`` file. Rows already in it are skipped, new rows
+        are appended as each configuration finishes, and at the end the file is
+        rewritten in grid order. Without ``out`` the table goes to ``emit``.
+    fmt : {"csv", "jsonl"}
+        The format for ``emit`` (with ``out``, its suffix decides).
+    jobs : int
+        Local worker processes (loky); 1 runs in this process.
+    scheduler : str, optional
+        Address of a running Dask scheduler (instead of ``jobs``).
+    emit : callable, optional
+        Receives the table's text when there is no ``out``.
+    progress : callable, optional
+        Called with (rows done, rows to do).
+    on_start : callable, optional
+        Called once before measuring with (rows to do, rows skipped, whether an
+        interrupted last line was dropped).
+
+    Returns
+    -------
+    SweepSummary
+
+    Raises
+    ------
+    OutputPathError
+        If ``out`` has another suffix or cannot be written (before anything runs).
+    ConfigError
+        If ``out`` holds another sweep's columns or malformed rows, or the Dask
+        cluster is unreachable or its workers cannot import gradscope.
+    """
+    t0 = time.perf_counter()
+    if jobs < 1:
+        raise ConfigError(f"jobs must be >= 1, got {jobs}")
+    if scheduler is not None and jobs != 1:
+        raise ConfigError("give jobs or a Dask scheduler, not both")
+    cols = columns(grid.thresholds)
+    order = grid_order(grid)
+    done: set[RowKey] = set()
+    dropped = False
+    existing: ExistingTable | None = None
+    if out is not None:
+        fmt = output_format(out)
+        check_output_path(out)
+        existing = read_table(out, fmt, cols)
+        done, dropped = set(existing.keys), existing.dropped_partial
+    elif fmt not in ("csv", "jsonl"):
+        raise ConfigError(f"format must be csv or jsonl, got {fmt!r}")
+    tasks = _plan(grid, done)
+    todo = sum(len(t.wanted) for t in tasks)
+    skipped = grid.rows - todo
+    if scheduler is not None:
+        mode = f"dask={scheduler}"
+    else:
+        mode = "serial" if jobs == 1 else f"jobs={jobs}"
+    dask = DaskRunner(scheduler) if scheduler is not None and tasks else None
+    try:
+        if on_start:
+            on_start(todo, skipped, dropped)
+        if progress:
+            progress(0, todo)
+        if dask is not None:
+            results = dask.run(sorted(tasks, key=lambda t: -t.cost))
+        elif jobs > 1 and len(tasks) > 1:
+            results = run_loky(sorted(tasks, key=lambda t: -t.cost), jobs)
+        else:
+            results = run_serial(tasks)
+        if out is not None and existing is not None:
+            with TableWriter(out, fmt, cols, existing) as writer:
+                _drain(results, lambda r: writer.append(r.rows), progress, todo)
+        else:
+            write = emit if emit is not None else (lambda text: None)
+            if fmt == "csv":
+                write(header(cols))
+            emitter = OrderedEmitter((t.config.index for t in tasks), write)
+            _drain(
+                results,
+                lambda r: emitter.add(r.index, "".join(encode_row(x, cols, fmt) for x in r.rows)),
+                progress,
+                todo,
+            )
+    finally:
+        if dask is not None:
+            dask.close()
+    if out is not None:
+        sort_table(out, fmt, cols, order)
+    return SweepSummary(
+        grid=grid,
+        out=None if out is None else str(out),
+        format=fmt,
+        mode=mode,
+        rows=grid.rows,
+        computed=todo,
+        skipped=skipped,
+        dropped_partial=dropped,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _plan(grid: SweepGrid, done: set[RowKey]) -> list[UnitTask]:
+    """One task per configuration with a missing row, in grid order."""
+    tasks = []
+    for c in grid.configurations():
+        wanted = tuple(i for i in range(grid.seeds) if _key(grid, c, i) not in done)
+        if wanted:
+            tasks.append(
+                UnitTask(
+                    config=c,
+                    seed=grid.seed,
+                    seeds=grid.seeds,
+                    input_size=grid.input_size,
+                    input_scale=grid.input_scale,
+                    horizon_cap=grid.horizon_cap,
+                    thresholds=grid.thresholds,
+                    wanted=wanted,
+                )
+            )
+    return tasks
+
+
+def _drain(
+    results: Iterator[UnitResult],
+    sink: Callable[[UnitResult], None],
+    progress: Callable[[int, int], None] | None,
+    todo: int,
+) -> None:
+    done = 0
+    for result in results:
+        sink(result)
+        done += len(result.rows)
+        if progress:
+            progress(done, todo)
