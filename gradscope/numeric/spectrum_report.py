@@ -3,14 +3,17 @@ r"""The spectrum of one run beside its bound: what ``gradscope spectrum`` shows.
 Combines :func:`~gradscope.numeric.spectrum.compute_spectrum` (every singular
 value of :math:`\partial h_{end}/\partial h_{start}`, exact in log10, and the
 Lyapunov exponents) with the weight facts (‖W_hh‖₂, ρ(W_hh)) and the bound
-:math:`(\gamma\|W_{hh}\|_2)^{end-start}`.
+:math:`(\gamma\|W_{hh}\|_2)^{end-start}`. With ``top=k`` only the k largest
+values are computed, by the graded full spectrum or, for large n, by
+:func:`~gradscope.numeric.matrixfree.compute_top_spectrum`, which never forms
+the product and also gives the top singular vectors.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -19,6 +22,9 @@ from gradscope.init import spectral_norm, spectral_radius
 from gradscope.model import RNN
 from gradscope.numeric.bound import rounding_tolerance
 from gradscope.numeric.spectrum import SpectrumResult, compute_spectrum
+
+if TYPE_CHECKING:
+    from gradscope.numeric.matrixfree import TopSpectrumResult
 
 __all__ = ["SpectrumReport", "compute_spectrum_report"]
 
@@ -29,17 +35,26 @@ FLOAT_DECADES = -math.log10(2.0**-52)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpectrumReport:
-    """A spectrum with its bound and settings (see :func:`compute_spectrum_report`)."""
+    """A spectrum with its bound and settings (see :func:`compute_spectrum_report`).
+
+    ``spectrum`` holds every singular value, or only the top ``top`` of them;
+    ``matrix_free`` is the matrix-free result (with the singular vectors) when
+    that method was used, and then ``spectral_radius`` is None (it would need
+    an O(n³) eigensolver).
+    """
 
     spectrum: SpectrumResult
     spectral_norm: float
-    spectral_radius: float
+    spectral_radius: float | None
     gamma: float
     log10_bound: float
     source: str
     input_size: int
     T: int
     input_scale: float | None
+    method: str = "graded"
+    top: int | None = None
+    matrix_free: TopSpectrumResult | None = None
 
     @property
     def float_resolvable(self) -> int:
@@ -47,10 +62,23 @@ class SpectrumReport:
         s = self.spectrum.log10_singular_values
         return int(np.sum(s >= s[0] - FLOAT_DECADES)) if math.isfinite(s[0]) else 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, vectors: bool = False) -> dict[str, Any]:
+        """A JSON-safe dict; ``vectors`` adds the top singular vectors (matrix-free only)."""
         sp = self.spectrum.to_dict()
-        return {
+        diagnostics = {k: sp[k] for k in ("qr_count", "longest_block", "jacobi_sweeps")}
+        mf = self.matrix_free
+        if mf is not None:
+            diagnostics.update(
+                block=mf.block,
+                passes=mf.passes,
+                converged=mf.converged,
+                change=mf.change,
+                error_estimate=mf.error_estimate,
+            )
+        out = {
             "command": "spectrum",
+            "method": self.method,
+            "top": self.top,
             "product": sp["product"],
             "log10_singular_values": sp["log10_singular_values"],
             "lyapunov_exponents": sp["lyapunov_exponents"],
@@ -81,8 +109,16 @@ class SpectrumReport:
                 "seed": self.spectrum.seed,
                 "input_scale": self.input_scale,
             },
-            "diagnostics": {k: sp[k] for k in ("qr_count", "longest_block", "jacobi_sweeps")},
+            "diagnostics": diagnostics,
         }
+        if vectors and mf is not None:
+            out["right_singular_vectors"] = mf.right_singular_vectors.T.tolist()
+            out["left_singular_vectors"] = mf.left_singular_vectors.T.tolist()
+            out["vectors_note"] = (
+                "right_singular_vectors[i] = v_i, the direction of h_start that reaches "
+                "h_end amplified by sigma_i; left_singular_vectors[i] = u_i = P v_i / sigma_i"
+            )
+        return out
 
 
 def compute_spectrum_report(
@@ -95,24 +131,99 @@ def compute_spectrum_report(
     seed: int | None = None,
     source: str = "",
     input_scale: float | None = None,
+    top: int | None = None,
+    method: str = "graded",
 ) -> SpectrumReport:
-    """The spectrum of ∂h_end/∂h_start with the bound and the weights' norm and radius."""
+    """The spectrum of ∂h_end/∂h_start with the bound and the weights' norm and radius.
+
+    Parameters
+    ----------
+    top : int, optional
+        Only the k = ``top`` largest singular values (default: all n).
+    method : {"graded", "matrix-free", "auto"}
+        ``graded``: the exact full spectrum (:func:`compute_spectrum`), cut to
+        ``top``; ``matrix-free``: :func:`~gradscope.numeric.matrixfree.compute_top_spectrum`
+        (needs ``top``; ‖W_hh‖₂ by the same method, ρ(W_hh) not computed);
+        ``auto``: :func:`~gradscope.numeric.matrixfree.choose_method`.
+    """
+    from gradscope.errors import ConfigError
+    from gradscope.numeric.matrixfree import choose_method
+
     x = np.asarray(inputs, dtype=np.float64)
-    result = compute_spectrum(rnn, x, h0, start=start, end=end, seed=seed)
-    norm = spectral_norm(rnn.W_hh)
+    method = choose_method(method, rnn.hidden_size, top)
+    if top is not None and not 1 <= top <= rnn.hidden_size:
+        raise ConfigError(f"top must be in 1..n = {rnn.hidden_size}, got {top}")
+    mf: TopSpectrumResult | None = None
+    radius: float | None
+    if method == "matrix-free":
+        if top is None:
+            raise ConfigError("the matrix-free method computes the top k values: give top=k")
+        result, mf = _matrix_free_spectrum(rnn, x, h0, start=start, end=end, seed=seed, top=top)
+        norm, radius = _matrix_free_norm(rnn.W_hh), None
+    else:
+        result = compute_spectrum(rnn, x, h0, start=start, end=end, seed=seed)
+        if top is not None:
+            result = replace(
+                result,
+                log10_singular_values=result.log10_singular_values[:top],
+                lyapunov_exponents=result.lyapunov_exponents[:top],
+            )
+        norm, radius = spectral_norm(rnn.W_hh), spectral_radius(rnn.W_hh)
     gamma_norm = rnn.activation.gamma * norm
     bound = result.steps * math.log10(gamma_norm) if gamma_norm > 0 else -math.inf
     return SpectrumReport(
         spectrum=result,
         spectral_norm=norm,
-        spectral_radius=spectral_radius(rnn.W_hh),
+        spectral_radius=radius,
         gamma=rnn.activation.gamma,
         log10_bound=bound,
         source=source,
         input_size=rnn.input_size,
         T=int(x.shape[0]),
         input_scale=input_scale,
+        method=method,
+        top=top,
+        matrix_free=mf,
     )
+
+
+def _matrix_free_spectrum(
+    rnn: RNN,
+    x: np.ndarray,
+    h0: ArrayLike | None,
+    *,
+    start: int,
+    end: int | None,
+    seed: int | None,
+    top: int,
+) -> tuple[SpectrumResult, TopSpectrumResult]:
+    from gradscope.numeric.forward import rnn_steps
+    from gradscope.numeric.matrixfree import compute_top_spectrum
+
+    steps = rnn_steps(rnn, x, h0)
+    mf = compute_top_spectrum(steps, top, start=start, end=end, seed=seed or 0)
+    result = SpectrumResult(
+        log10_singular_values=mf.log10_singular_values,
+        lyapunov_exponents=mf.lyapunov_exponents,
+        start=mf.start,
+        end=mf.end,
+        hidden=rnn.hidden_size,
+        activation=rnn.activation.name,
+        seed=seed,
+        qr_count=mf.qr_count,
+        longest_block=mf.longest_block,
+        jacobi_sweeps=mf.jacobi_sweeps,
+    )
+    return result, mf
+
+
+def _matrix_free_norm(W: np.ndarray) -> float:
+    """‖W‖₂ as the top singular value of one step, without an O(n³) SVD."""
+    from gradscope.numeric.matrixfree import compute_top_spectrum
+    from gradscope.numeric.steps import ConstantSteps
+
+    top = compute_top_spectrum(ConstantSteps(W, 1), 1)
+    return float(10.0 ** top.log10_singular_values[0])
 
 
 def spectrum_over_time(
