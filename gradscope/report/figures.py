@@ -253,9 +253,19 @@ def plot_heatmap(
     ax.set_yticks(range(len(y_labels)), [str(v) for v in y_labels])
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
+    finite = values[np.isfinite(values)]
+    mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
     for (i, j), v in np.ndenumerate(values):
-        if np.isfinite(v):
-            ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7, color="white")
+        if np.isfinite(v):  # dark text on the bright (high) end of cividis, light on the dark
+            ax.text(
+                j,
+                i,
+                f"{v:.3g}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if v > mid else "white",
+            )
     fig.colorbar(im, ax=ax, label=value_name)
     ax.set_title(title or value_name)
     return fig
