@@ -24,7 +24,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,9 +40,11 @@ __all__ = [
     "ClaimCheck",
     "Counterexample",
     "Replay",
+    "search_each_seed",
 ]
 
 FloatArray = NDArray[np.float64]
+_R = TypeVar("_R")
 VERDICTS = ("holds", "violated", "holds-under")
 
 
@@ -77,6 +79,17 @@ class Budget:
         """A sub-budget of ``fraction`` of what is left (at least 1), charged to this one."""
         sub = _SubBudget(self, max(1, int(self.left * fraction)))
         return sub
+
+
+def search_each_seed(
+    budget: Budget, seeds: Sequence[int], search: Callable[[Budget, int], _R]
+) -> list[_R]:
+    """Run ``search(sub_budget, seed)`` for every seed, sharing the budget evenly.
+
+    Each seed gets an equal share of what is left when its turn comes, so the
+    last seed also uses what earlier ones did not spend.
+    """
+    return [search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
 
 
 class _SubBudget(Budget):

@@ -30,6 +30,7 @@ from gradscope.claims.base import (
     ClaimCheck,
     Counterexample,
     Replay,
+    search_each_seed,
 )
 from gradscope.claims.search import counterexample
 from gradscope.init import instance_seed, random_inputs, random_rnn
@@ -167,7 +168,7 @@ def _search(budget: Budget, seed: int) -> tuple[list[Counterexample], dict[str, 
 
 
 def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
-    results = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    results = search_each_seed(budget, seeds, _search)
     ordinary_ok = all(
         st["ordinary_worst_angle"] < 1e-7 and st["ordinary_all_capped"] for _, st in results
     )

@@ -36,6 +36,7 @@ from gradscope.claims.base import (
     ClaimCheck,
     Counterexample,
     Replay,
+    search_each_seed,
 )
 from gradscope.claims.search import adversarial_inputs, counterexample, evaluate, weight_facts
 from gradscope.init import instance_seed, random_inputs, random_rnn, spectral_radius
@@ -157,7 +158,7 @@ def _search(budget: Budget, seed: int) -> tuple[dict[str, Counterexample], dict[
 
 
 def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
-    results = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    results = search_each_seed(budget, seeds, _search)
     both = {kind for kind in ("below", "above") if all(kind in f for f, _ in results)}
     examples = tuple(f[k] for f, _ in results for k in ("below", "above") if k in f)
     verdict = "violated" if both else "holds"

@@ -28,6 +28,7 @@ from gradscope.claims.base import (
     ClaimCheck,
     Counterexample,
     Replay,
+    search_each_seed,
 )
 from gradscope.claims.search import counterexample
 from gradscope.init import instance_seed, random_inputs, random_rnn
@@ -140,7 +141,7 @@ def _search(budget: Budget, seed: int) -> tuple[list[Counterexample], dict[str, 
 
 
 def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
-    results = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    results = search_each_seed(budget, seeds, _search)
     ordered_ok = all(w["time-ordered"] < AGREE for _, w in results)
     others_fail = all(cs for cs, _ in results)
     if not ordered_ok:

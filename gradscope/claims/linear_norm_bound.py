@@ -22,6 +22,7 @@ from gradscope.claims.base import (
     ClaimCheck,
     Counterexample,
     Replay,
+    search_each_seed,
 )
 from gradscope.claims.search import counterexample, evaluate, weight_facts
 from gradscope.init import FAMILIES, instance_seed, random_rnn, spectral_norm
@@ -97,7 +98,7 @@ def _search(budget: Budget, seed: int) -> tuple[list[Counterexample], dict[str, 
 
 
 def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
-    per_seed = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    per_seed = search_each_seed(budget, seeds, _search)
     found = [c for cs, _ in per_seed for c in cs]
     draws = sum(t["draws"] for _, t in per_seed)
     violations = sum(t["violations"] for _, t in per_seed)

@@ -24,6 +24,7 @@ from gradscope.claims.base import (
     ClaimCheck,
     Counterexample,
     Replay,
+    search_each_seed,
 )
 from gradscope.claims.search import counterexample, weight_facts
 from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn
@@ -101,7 +102,7 @@ def _search(budget: Budget, seed: int) -> tuple[dict[str, Counterexample], dict[
 
 
 def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
-    results = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    results = search_each_seed(budget, seeds, _search)
     both = [kind for kind in ("long", "short") if all(kind in f for f, _ in results)]
     verdict = "violated" if both else "holds"
     hs = np.array([h for _, st in results for h in st["horizons"]])  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ from gradscope.claims.base import (
     ClaimCheck,
     Counterexample,
     Replay,
+    search_each_seed,
 )
 from gradscope.claims.search import counterexample, evaluate
 from gradscope.init import instance_seed, random_inputs, random_rnn
@@ -94,7 +95,7 @@ def _search(budget: Budget, seed: int) -> tuple[list[Counterexample], dict[str, 
 
 
 def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
-    results = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    results = search_each_seed(budget, seeds, _search)
     linear_ok = all(st["linear_worst_abs_log10_sigma"] < TOL for _, st in results)
     tanh_fails = all(cs for cs, _ in results)
     verdict = (

@@ -24,6 +24,7 @@ from gradscope.claims.base import (
     ClaimCheck,
     Counterexample,
     Replay,
+    search_each_seed,
 )
 from gradscope.claims.search import counterexample, evaluate, weight_facts
 from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn, recurrent_weights
@@ -119,7 +120,7 @@ def _search(budget: Budget, seed: int) -> tuple[list[Counterexample], dict[str, 
 
 
 def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
-    results = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    results = search_each_seed(budget, seeds, _search)
     rand = [v for _, st in results for v in st["random_saturated"]]
     held = [v for _, st in results for v in st["held_saturated"]]
     unsat = [v for _, st in results for v in st["unsaturated"]]

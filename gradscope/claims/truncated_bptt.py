@@ -28,6 +28,7 @@ from gradscope.claims.base import (
     ClaimCheck,
     Counterexample,
     Replay,
+    search_each_seed,
 )
 from gradscope.claims.search import counterexample, weight_facts
 from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn
@@ -113,7 +114,7 @@ def _search(budget: Budget, seed: int) -> tuple[list[Counterexample], dict[str, 
 
 
 def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
-    results = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    results = search_each_seed(budget, seeds, _search)
     vanishing = [e for _, st in results for e in st["vanishing_errors"]]
     other = [e for _, st in results for e in st["other_errors"]]
     broken = all(cs for cs, _ in results)

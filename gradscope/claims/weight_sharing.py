@@ -24,6 +24,7 @@ from gradscope.claims.base import (
     ClaimCheck,
     Counterexample,
     Replay,
+    search_each_seed,
 )
 from gradscope.claims.search import counterexample
 from gradscope.init import instance_seed, random_inputs, random_rnn
@@ -131,7 +132,7 @@ def _search(budget: Budget, seed: int) -> tuple[list[Counterexample], dict[str, 
 
 
 def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
-    results = [_search(budget.share(1.0 / (len(seeds) - k)), s) for k, s in enumerate(seeds)]
+    results = search_each_seed(budget, seeds, _search)
     broken = all(cs for cs, _ in results)
     w_sum = max(w["relative_error_sum_of_terms"] for _, w in results)
     w_fd = max(w["relative_error_finite_differences"] for _, w in results)
