@@ -1,0 +1,131 @@
+"""``gradscope analyze``: trained PyTorch RNN, LSTM and GRU weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from gradscope.cli._base import (
+    PositiveFloat,
+    _check_plot_path,
+    _emit_json,
+    _figures,
+    _json_option,
+    _plot_option,
+    main,
+)
+
+
+@main.command()
+@click.argument("weights", type=click.Path(dir_okay=False))
+@click.option(
+    "--inputs",
+    type=click.Path(dir_okay=False),
+    help="Layer 0's inputs as a (T, m) .npy array. Without it: --T steps of zero inputs.",
+)
+@click.option(
+    "--T",
+    "T",
+    type=click.IntRange(min=1),
+    help="Steps of zero inputs when no --inputs is given [default: 100].",
+)
+@click.option("--layer", type=click.IntRange(min=0), help="Analyse only layer K [default: all].")
+@click.option(
+    "--activation",
+    type=click.Choice(("tanh", "relu")),
+    help="φ of nn.RNN weights, which the state dict does not record [default: tanh].",
+)
+@click.option(
+    "--threshold",
+    type=PositiveFloat(),
+    default=0.01,
+    show_default=True,
+    help="θ of the memory horizon: the first k with ‖∂s_T/∂s_(T−k)‖₂ < θ.",
+)
+@_plot_option
+@_json_option
+def analyze(
+    weights: str,
+    inputs: str | None,
+    T: int | None,
+    layer: int | None,
+    activation: str | None,
+    threshold: float,
+    plot_file: str | None,
+    as_json: bool,
+) -> None:
+    """Will a trained nn.RNN, nn.LSTM or nn.GRU remember k steps back? Measure it.
+
+    WEIGHTS is a state dict: .safetensors, .npz, or a torch.save file (.pt; needs
+    torch, and is only ever loaded with weights_only=True). The cell and the
+    layers are recognised from the keys and shapes. Each layer is run from a
+    zero state on --inputs (layer k > 0 on layer k − 1's outputs); for its state
+    s (h, or (h, c) for an LSTM): every singular value of ∂s_T/∂s_0 in log10,
+    the Lyapunov exponents, the memory horizon at the end, the recurrent
+    weights' spectral norms (for nn.RNN also ρ and the bound (γ‖W_hh‖₂)^T) and a
+    verdict. Without --inputs, 100 (or --T) steps of zero inputs are used, and
+    the output says so. --plot FILE also draws, per layer, log10 ‖∂s_T/∂s_(T−k)‖₂
+    against k = 1..T with the threshold θ and each memory horizon marked.
+
+    Example: gradscope analyze lstm.safetensors --inputs x.npy --plot memory.png
+    """
+    from gradscope.errors import ConfigError
+    from gradscope.io import load_array
+    from gradscope.io_cells import load_layers
+    from gradscope.numeric.analyze import compute_analysis
+    from gradscope.report.text import render_analysis
+
+    _check_plot_path(plot_file)
+    if not threshold < 1:
+        raise click.BadParameter(f"{threshold:g} must be below 1", param_hint="'--threshold'")
+    loaded = load_layers(weights)
+    if activation is not None and loaded.cell != "rnn":
+        raise click.UsageError(
+            f"--activation applies to nn.RNN weights only; {weights} holds "
+            f"nn.{loaded.cell.upper()} layers, whose activations are fixed (sigmoid gates, tanh)"
+        )
+    count = len(loaded.layers)
+    if layer is not None and layer >= count:
+        raise click.BadParameter(
+            f"{layer} is not a layer of {weights}, which has {count} (0..{count - 1})",
+            param_hint="'--layer'",
+        )
+    x: Any = None
+    if inputs is not None:
+        x = load_array(inputs, name="inputs", ndim=2)
+        if x.shape[0] < 1:
+            raise ConfigError(f"{inputs}: holds no steps; inputs need at least one row (T >= 1)")
+        if T is not None and T != x.shape[0]:
+            raise click.BadParameter(
+                f"{T} disagrees with the {x.shape[0]} rows of {inputs}", param_hint="'--T'"
+            )
+    result = compute_analysis(
+        loaded,
+        x,
+        T=T,
+        layers=None if layer is None else [layer],
+        activation=activation or "tanh",
+        threshold=threshold,
+        inputs_name=inputs,
+    )
+    if plot_file is not None:
+        from gradscope.numeric.analyze import compute_memory_curves
+
+        save_figure = _figures().save_figure  # one clear line if matplotlib is missing
+        from gradscope.report.analysis_figure import plot_memory_curves
+
+        curves = compute_memory_curves(
+            loaded,
+            x,
+            T=T,
+            layers=None if layer is None else [layer],
+            activation=activation or "tanh",
+            threshold=threshold,
+        )
+        save_figure(plot_memory_curves(curves), plot_file)
+        click.echo(f"wrote {plot_file}", err=True)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        click.echo(render_analysis(result))

@@ -1,0 +1,96 @@
+"""``gradscope derive``: closed forms as LaTeX."""
+
+from __future__ import annotations
+
+import click
+
+from gradscope.cli._base import (
+    ACTIVATION_NAMES,
+    main,
+)
+
+
+@main.command()
+@click.option(
+    "--hidden", type=click.IntRange(min=1), default=2, show_default=True, help="n, hidden units."
+)
+@click.option(
+    "--T",
+    "T",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Horizon: the product ∂h_T/∂h_0 has T factors.",
+)
+@click.option(
+    "--activation",
+    type=click.Choice(ACTIVATION_NAMES),
+    default="tanh",
+    show_default=True,
+    help="φ; relu'(0) = 0 as in PyTorch.",
+)
+@click.option(
+    "--what",
+    type=click.Choice(("jacobian", "gradient", "all")),
+    default="all",
+    show_default=True,
+    help="The Jacobian product, the BPTT gradients, or both.",
+)
+@click.option(
+    "--expand",
+    is_flag=True,
+    help="Also the fully explicit forms (hidden·T ≤ 24 for the Jacobian, ≤ 8 for gradients).",
+)
+@click.option(
+    "--standalone", is_flag=True, help="A complete document for pdflatex (amsmath, breqn)."
+)
+@click.option("--input-size", type=click.IntRange(min=1), default=1, show_default=True, help="m.")
+@click.option("--output-size", type=click.IntRange(min=1), default=1, show_default=True, help="p.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the LaTeX to FILE (atomically) instead of stdout.",
+)
+def derive(
+    hidden: int,
+    T: int,
+    activation: str,
+    what: str,
+    expand: bool,
+    standalone: bool,
+    input_size: int,
+    output_size: int,
+    output: str | None,
+) -> None:
+    """Closed-form Jacobians and BPTT gradients as LaTeX, derived with SymPy.
+
+    A derivation a teacher could hand out: conventions, the model, the unrolled
+    recurrence, each step's Jacobian D_t W_hh, the product ∂h_T/∂h_0 (T factors),
+    the bound (γ‖W_hh‖₂)^T and the gradient recursion with weight sharing.
+    Sizes beyond the documented limits are refused up front.
+
+    Example: gradscope derive --hidden 2 --T 3 --standalone -o bptt.tex
+    """
+    from gradscope.symbolic.document import render_document
+
+    text = render_document(
+        hidden=hidden,
+        T=T,
+        activation=activation,
+        what=what,
+        expand=expand,
+        input_size=input_size,
+        output_size=output_size,
+        standalone=standalone,
+    )
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from gradscope.io import write_atomic
+
+    try:
+        write_atomic(output, text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {output} ({len(text)} characters of LaTeX)", err=True)

@@ -1,0 +1,272 @@
+"""``gradscope report`` and ``gradscope plot``: folders and figures."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gradscope.cli._base import (
+    ACTIVATION_NAMES,
+    FAMILY_NAMES,
+    NameList,
+    PositiveFloat,
+    _check_plot_path,
+    _figures,
+    _seed_option,
+    main,
+)
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    type=click.Path(file_okay=False),
+    default="gradscope-report",
+    show_default=True,
+    help="The report folder.",
+)
+@click.option("--force", is_flag=True, help="Replace a non-empty report folder.")
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="Analyse a user's RNN weights (.npz/.safetensors) instead of a generated one.",
+)
+@click.option(
+    "--inputs", type=click.Path(dir_okay=False), help="(T, m) .npy inputs for --weights."
+)
+@click.option(
+    "--activation",
+    type=click.Choice(ACTIVATION_NAMES),
+    default="tanh",
+    show_default=True,
+    help="φ of the analysed RNN.",
+)
+@click.option(
+    "--norm",
+    type=PositiveFloat(),
+    default=0.9,
+    show_default=True,
+    help="‖W_hh‖₂ of the bound table.",
+)
+@click.option("--T", "T", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--budget", type=click.IntRange(min=1), help="Evaluations per claim.")
+@_seed_option
+def report(
+    outdir: str,
+    force: bool,
+    weights: str | None,
+    inputs: str | None,
+    activation: str,
+    norm: float,
+    T: int,
+    hidden: int,
+    seeds: int,
+    budget: int | None,
+    seed: int,
+) -> None:
+    """One folder: index.html (offline), report.md, results.json and the figures.
+
+    The bound table, the decay figure, the spectrum of a generated network (or
+    of --weights), the claims' verdicts and a derivation excerpt, with the
+    command that reproduces it. Written atomically.
+    """
+    if inputs and not weights:
+        raise click.UsageError("--inputs goes with --weights")
+    _figures()
+    import shlex
+
+    from gradscope.report.document import ReportSettings, build_report
+
+    argv = [
+        "gradscope",
+        "report",
+        "-o",
+        outdir,
+        "--seed",
+        str(seed),
+        "--norm",
+        f"{norm:g}",
+        "--T",
+        str(T),
+        "--hidden",
+        str(hidden),
+        "--seeds",
+        str(seeds),
+    ]
+    for flag, value in (("--weights", weights), ("--inputs", inputs), ("--budget", budget)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if weights:
+        argv += ["--activation", activation]
+    settings = ReportSettings(
+        seed=seed,
+        norm=norm,
+        T=T,
+        hidden=hidden,
+        seeds=seeds,
+        weights=weights,
+        inputs=inputs,
+        activation=activation,
+        claim_budget=budget,
+        command=shlex.join([*argv, "--force"]),
+    )
+    if sys.stderr.isatty():
+        click.echo("computing the report (about half a minute) …", err=True)
+    build_report(outdir, settings, force=force)
+    click.echo(f"report written to {outdir}/index.html (also report.md, results.json)")
+
+
+PLOT_KINDS = ("vanishing-exploding", "decay", "eigenvalues", "spectrum", "lyapunov", "sweep")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(PLOT_KINDS))
+@click.argument("sweep_file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Figure file, .png or .svg.",
+)
+@click.option("--family", type=click.Choice(FAMILY_NAMES), default="gaussian", show_default=True)
+@click.option(
+    "--families",
+    type=NameList(FAMILY_NAMES),
+    default="orthogonal",
+    show_default=True,
+    help="For decay.",
+)
+@click.option(
+    "--activations",
+    type=NameList(ACTIVATION_NAMES),
+    default="tanh,linear",
+    show_default=True,
+    help="For decay.",
+)
+@click.option("--norm", type=PositiveFloat(), help="‖W_hh‖₂ (decay: also --norm-list).")
+@click.option("--radius", type=PositiveFloat(), help="ρ(W_hh) instead of --norm.")
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--T", "T", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--activation",
+    type=click.Choice(ACTIVATION_NAMES),
+    default="tanh",
+    show_default=True,
+    help="For spectrum, lyapunov.",
+)
+@click.option("--x", "x_key", default="hidden", show_default=True, help="Sweep: column on x.")
+@click.option("--y", "y_key", default="T", show_default=True, help="Sweep: column on y.")
+@click.option(
+    "--value",
+    "value_key",
+    default="log10_measured",
+    show_default=True,
+    help="Sweep: the measured column to show (the median over the other settings).",
+)
+@_seed_option
+def plot(
+    kind: str,
+    sweep_file: str | None,
+    output: str,
+    family: str,
+    families: tuple[str, ...],
+    activations: tuple[str, ...],
+    norm: float | None,
+    radius: float | None,
+    hidden: int,
+    T: int,
+    seeds: int,
+    activation: str,
+    x_key: str,
+    y_key: str,
+    value_key: str,
+    seed: int,
+) -> None:
+    """Draw one figure: vanishing-exploding, decay, eigenvalues, spectrum, lyapunov, sweep FILE.
+
+    vanishing-exploding redraws the tutorial's picture from real numbers:
+    orthogonal W_hh scaled to ‖W‖₂ = 0.9, 1.0, 1.1, linear and tanh, with the
+    practical limit (the memory horizon at θ = 1e-2) computed, not drawn.
+    """
+    _check_plot_path_option(output)
+    figures = _figures()
+    from gradscope.init import instance_seed, random_inputs, random_rnn
+
+    if kind == "sweep":
+        if sweep_file is None:
+            raise click.UsageError("plot sweep needs the sweep's output file (CSV or JSON lines)")
+        from gradscope.report.sweep_figure import sweep_heatmap
+
+        fig = sweep_heatmap(sweep_file, x_key, y_key, value_key)
+    elif sweep_file is not None:
+        raise click.UsageError(f"plot {kind} takes no file argument")
+    elif kind in ("vanishing-exploding", "decay"):
+        from gradscope.numeric.decay import compute_decay_curves
+
+        if kind == "vanishing-exploding":
+            curves = compute_decay_curves(
+                families=["orthogonal"],
+                activations=["linear", "tanh"],
+                scales=[0.9, 1.0, 1.1],
+                T=T,
+                hidden=min(hidden, 32),
+                seeds=seeds,
+                seed=seed,
+            )
+            title = "Vanishing vs exploding, redrawn from real numbers"
+        else:
+            scale_kind = "radius" if radius is not None else "norm"
+            value = radius if radius is not None else (norm or 0.9)
+            curves = compute_decay_curves(
+                families=families,
+                activations=activations,
+                scales=[value],
+                scale_kind=scale_kind,
+                T=T,
+                hidden=hidden,
+                seeds=seeds,
+                seed=seed,
+            )
+            title = None
+        fig = figures.plot_decay(curves, title=title)
+    else:
+        if norm is not None and radius is not None:
+            raise click.UsageError("give at most one of --norm and --radius")
+        rnn = random_rnn(
+            family,
+            hidden,
+            norm=None if radius is not None else (norm or 0.9),
+            radius=radius,
+            activation=activation,
+            seed=instance_seed(seed, 0),
+        )
+        if kind == "eigenvalues":
+            fig = figures.plot_eigenvalues(rnn.W_hh)
+        else:
+            x = random_inputs(T, rnn.input_size, seed=instance_seed(seed, 0))
+            if kind == "spectrum":
+                from gradscope.numeric.spectrum_report import spectrum_over_time
+
+                fig = figures.plot_spectrum_over_time(*spectrum_over_time(rnn, x))
+            else:
+                from gradscope.numeric.spectrum_report import compute_spectrum_report
+
+                fig = figures.plot_lyapunov(compute_spectrum_report(rnn, x, seed=seed))
+    figures.save_figure(fig, output)
+    click.echo(f"figure written to {output}")
+
+
+def _check_plot_path_option(path: str) -> None:
+    try:
+        _check_plot_path(path)
+    except click.BadParameter as exc:
+        exc.param_hint = "'--output'"
+        raise
