@@ -433,6 +433,42 @@ def _analyze_layer(
     )
 
 
+def _run_inputs(
+    loaded: LoadedLayers,
+    inputs: ArrayLike | None,
+    T: int | None,
+    layers: Sequence[int] | None,
+    activation: str,
+    threshold: float,
+) -> tuple[FloatArray, list[int]]:
+    """Validate the settings of a run over a file's layers; the inputs and layer indices."""
+    if not (isinstance(threshold, float | int) and 0 < threshold < 1):
+        raise ConfigError(f"threshold must be in (0, 1), got {threshold!r}")
+    if activation not in ("tanh", "relu"):
+        raise ConfigError(f"nn.RNN's activation is tanh or relu, got {activation!r}")
+    m = loaded.layers[0].input_size
+    if inputs is None:
+        steps_T = DEFAULT_T if T is None else int(T)
+        if steps_T < 1:
+            raise ConfigError(f"T must be >= 1, got {steps_T}")
+        x = np.zeros((steps_T, m))
+    else:
+        x = np.asarray(inputs, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != m:
+            raise ConfigError(
+                f"inputs have shape {x.shape}; layer 0 reads (T, {m}) with T >= 1 "
+                f"(its weight_ih is {loaded.layers[0].W_ih.shape})"
+            )
+        if not np.all(np.isfinite(x)):
+            raise ConfigError("inputs contain NaN or Inf; give finite inputs")
+    count = len(loaded.layers)
+    wanted = sorted(set(range(count) if layers is None else layers))
+    bad = [k for k in wanted if not 0 <= k < count]
+    if bad:
+        raise ConfigError(f"layer {bad[0]} does not exist: the file has {count} (0..{count - 1})")
+    return x, wanted
+
+
 def compute_analysis(
     loaded: LoadedLayers,
     inputs: ArrayLike | None = None,
@@ -483,30 +519,7 @@ def compute_analysis(
     >>> compute_analysis(w, T=20).layers[0].horizon
     7
     """
-    if not (isinstance(threshold, float | int) and 0 < threshold < 1):
-        raise ConfigError(f"threshold must be in (0, 1), got {threshold!r}")
-    if activation not in ("tanh", "relu"):
-        raise ConfigError(f"nn.RNN's activation is tanh or relu, got {activation!r}")
-    m = loaded.layers[0].input_size
-    if inputs is None:
-        steps_T = DEFAULT_T if T is None else int(T)
-        if steps_T < 1:
-            raise ConfigError(f"T must be >= 1, got {steps_T}")
-        x = np.zeros((steps_T, m))
-    else:
-        x = np.asarray(inputs, dtype=np.float64)
-        if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != m:
-            raise ConfigError(
-                f"inputs have shape {x.shape}; layer 0 reads (T, {m}) with T >= 1 "
-                f"(its weight_ih is {loaded.layers[0].W_ih.shape})"
-            )
-        if not np.all(np.isfinite(x)):
-            raise ConfigError("inputs contain NaN or Inf; give finite inputs")
-    count = len(loaded.layers)
-    wanted = sorted(set(range(count) if layers is None else layers))
-    bad = [k for k in wanted if not 0 <= k < count]
-    if bad:
-        raise ConfigError(f"layer {bad[0]} does not exist: the file has {count} (0..{count - 1})")
+    x, wanted = _run_inputs(loaded, inputs, T, layers, activation, threshold)
     results = []
     for w in loaded.layers[: wanted[-1] + 1]:
         model = layer_model(w, activation)
@@ -518,7 +531,7 @@ def compute_analysis(
         source=loaded.path,
         format=loaded.format,
         cell=loaded.cell,
-        num_layers=count,
+        num_layers=len(loaded.layers),
         T=int(x.shape[0]),
         inputs=inputs_name if inputs is not None else None,
         threshold=float(threshold),
@@ -671,30 +684,7 @@ def compute_memory_curves(
     >>> [round(float(v), 3) for v in compute_memory_curves(w, T=3)[0].log10_norms]
     [-0.301, -0.602, -0.903]
     """
-    if not (isinstance(threshold, float | int) and 0 < threshold < 1):
-        raise ConfigError(f"threshold must be in (0, 1), got {threshold!r}")
-    if activation not in ("tanh", "relu"):
-        raise ConfigError(f"nn.RNN's activation is tanh or relu, got {activation!r}")
-    m = loaded.layers[0].input_size
-    if inputs is None:
-        steps_T = DEFAULT_T if T is None else int(T)
-        if steps_T < 1:
-            raise ConfigError(f"T must be >= 1, got {steps_T}")
-        x = np.zeros((steps_T, m))
-    else:
-        x = np.asarray(inputs, dtype=np.float64)
-        if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != m:
-            raise ConfigError(
-                f"inputs have shape {x.shape}; layer 0 reads (T, {m}) with T >= 1 "
-                f"(its weight_ih is {loaded.layers[0].W_ih.shape})"
-            )
-        if not np.all(np.isfinite(x)):
-            raise ConfigError("inputs contain NaN or Inf; give finite inputs")
-    count = len(loaded.layers)
-    wanted = sorted(set(range(count) if layers is None else layers))
-    bad = [k for k in wanted if not 0 <= k < count]
-    if bad:
-        raise ConfigError(f"layer {bad[0]} does not exist: the file has {count} (0..{count - 1})")
+    x, wanted = _run_inputs(loaded, inputs, T, layers, activation, threshold)
     curves = []
     for w in loaded.layers[: wanted[-1] + 1]:
         steps, outputs = layer_steps(layer_model(w, activation), x)
