@@ -250,9 +250,7 @@ def enclose_log10_norm(
         iv = run.log10_norm(start, end, tol)
         return iv, _narrow(iv, tol)
 
-    lo_bits, hi_bits = _bits(precision, max_precision)
-    iv, bits = balls.adaptive(compute, start=lo_bits, maximum=hi_bits)
-    return _enclosure(iv, bits)
+    return _adaptive_enclosure(compute, precision, max_precision)
 
 
 def enclose_log10_spectral_norm(
@@ -270,9 +268,7 @@ def enclose_log10_spectral_norm(
         iv = balls.log10_bounds(*balls.norm_interval(M, e, tol))
         return iv, _narrow(iv, tol)
 
-    lo_bits, hi_bits = _bits(precision, max_precision)
-    iv, bits = balls.adaptive(compute, start=lo_bits, maximum=hi_bits)
-    return _enclosure(iv, bits)
+    return _adaptive_enclosure(compute, precision, max_precision)
 
 
 def enclose_spectral_radius(
@@ -289,6 +285,13 @@ def enclose_spectral_radius(
         lo, hi = balls.spectral_radius_interval(balls.ball_matrix(A))
         return (lo, hi), bool(hi <= 0 or (lo > 0 and hi - lo <= tol * hi))
 
+    return _adaptive_enclosure(compute, precision, max_precision)
+
+
+def _adaptive_enclosure(
+    compute: Callable[[int], tuple[Interval, bool]], precision: int | None, max_precision: int
+) -> Enclosure:
+    """Run ``compute`` at rising precision until it decides, as an :class:`Enclosure`."""
     lo_bits, hi_bits = _bits(precision, max_precision)
     iv, bits = balls.adaptive(compute, start=lo_bits, maximum=hi_bits)
     return _enclosure(iv, bits)
