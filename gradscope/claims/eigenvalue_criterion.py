@@ -38,11 +38,16 @@ from gradscope.claims.base import (
     Replay,
     search_each_seed,
 )
-from gradscope.claims.search import adversarial_inputs, counterexample, evaluate, weight_facts
+from gradscope.claims.search import (
+    adversarial_inputs,
+    counterexample,
+    evaluate,
+    log10_norm_of,
+    weight_facts,
+)
 from gradscope.init import instance_seed, random_inputs, random_rnn, spectral_radius
 from gradscope.model import RNN, get_activation
-from gradscope.numeric.forward import forward_arrays, rnn_steps
-from gradscope.numeric.products import log10_spectral_norm
+from gradscope.numeric.forward import forward_arrays
 
 ID = "eigenvalue-criterion"
 STATEMENT = (
@@ -204,9 +209,7 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 def replay(cex: Counterexample) -> Replay:
     rnn = cex.rnn
-    value = float(
-        log10_spectral_norm(rnn_steps(rnn, cex.inputs, cex.h0), start=cex.start, end=cex.end)
-    )
+    value = log10_norm_of(cex)
     facts = weight_facts(rnn.W_hh)
     rho = facts["spectral_radius"]
     contradicts = (rho < 1 and value > LOG10_BIG) or (rho > 1 and value < -LOG10_BIG)

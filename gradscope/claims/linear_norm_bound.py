@@ -24,12 +24,10 @@ from gradscope.claims.base import (
     Replay,
     search_each_seed,
 )
-from gradscope.claims.search import counterexample, evaluate, weight_facts
+from gradscope.claims.search import counterexample, evaluate, log10_norm_of, weight_facts
 from gradscope.init import FAMILIES, instance_seed, random_rnn, spectral_norm
 from gradscope.model import RNN
 from gradscope.numeric.bound import rounding_tolerance
-from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.products import log10_spectral_norm
 
 ID = "linear-norm-bound"
 STATEMENT = (
@@ -142,9 +140,7 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 def replay(cex: Counterexample) -> Replay:
     rnn = cex.rnn
-    measured = float(
-        log10_spectral_norm(rnn_steps(rnn, cex.inputs, cex.h0), start=cex.start, end=cex.end)
-    )
+    measured = log10_norm_of(cex)
     T = cex.end
     claimed = T * math.log10(spectral_norm(rnn.W_hh))
     contradicts = (

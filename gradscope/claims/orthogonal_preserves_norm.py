@@ -24,7 +24,7 @@ from gradscope.claims.base import (
     Replay,
     search_each_seed,
 )
-from gradscope.claims.search import counterexample, evaluate
+from gradscope.claims.search import counterexample, evaluate, log10_norm_of
 from gradscope.init import instance_seed, random_inputs, random_rnn
 from gradscope.numeric.forward import rnn_steps
 
@@ -139,12 +139,9 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 def replay(cex: Counterexample) -> Replay:
     from gradscope.init import spectral_norm
-    from gradscope.numeric.products import log10_spectral_norm
 
     rnn = cex.rnn
-    value = float(
-        log10_spectral_norm(rnn_steps(rnn, cex.inputs, cex.h0), start=cex.start, end=cex.end)
-    )
+    value = log10_norm_of(cex)
     norm = spectral_norm(rnn.W_hh)
     orthogonal = bool(np.allclose(rnn.W_hh.T @ rnn.W_hh, np.eye(rnn.hidden_size), atol=1e-12))
     return Replay(

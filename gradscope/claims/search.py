@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from gradscope.claims.base import Budget, BudgetExhaustedError, Counterexample
 from gradscope.init import recurrent_weights, spectral_norm, spectral_radius
@@ -30,6 +30,8 @@ __all__ = [
     "adversarial_inputs",
     "counterexample",
     "evaluate",
+    "log10_norm_of",
+    "log10_product_norm",
     "structured_weights",
     "weight_facts",
 ]
@@ -48,7 +50,24 @@ def evaluate(
 ) -> float:
     r"""log10 :math:`\|\partial h_{end}/\partial h_{start}\|_2`, charged as one evaluation."""
     budget.spend()
+    return log10_product_norm(rnn, inputs, h0, start=start, end=end)
+
+
+def log10_product_norm(
+    rnn: RNN,
+    inputs: ArrayLike,
+    h0: ArrayLike | None = None,
+    *,
+    start: int = 0,
+    end: int | None = None,
+) -> float:
+    r"""log10 :math:`\|\partial h_{end}/\partial h_{start}\|_2` of one run (no budget)."""
     return float(log10_spectral_norm(rnn_steps(rnn, inputs, h0), start=start, end=end))
+
+
+def log10_norm_of(cex: Counterexample) -> float:
+    r"""log10 :math:`\|\partial h_{end}/\partial h_{start}\|_2` of a counterexample's run."""
+    return log10_product_norm(cex.rnn, cex.inputs, cex.h0, start=cex.start, end=cex.end)
 
 
 def trajectory(

@@ -26,11 +26,10 @@ from gradscope.claims.base import (
     Replay,
     search_each_seed,
 )
-from gradscope.claims.search import counterexample, evaluate, weight_facts
+from gradscope.claims.search import counterexample, evaluate, log10_norm_of, weight_facts
 from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn, recurrent_weights
 from gradscope.model import RNN, get_activation
-from gradscope.numeric.forward import forward, rnn_steps
-from gradscope.numeric.products import log10_spectral_norm
+from gradscope.numeric.forward import forward
 
 ID = "tanh-saturation"
 STATEMENT = "tanh saturation causes gradient issues."
@@ -176,9 +175,7 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 def replay(cex: Counterexample) -> Replay:
     rnn = cex.rnn
-    value = float(
-        log10_spectral_norm(rnn_steps(rnn, cex.inputs, cex.h0), start=cex.start, end=cex.end)
-    )
+    value = log10_norm_of(cex)
     frac = _saturation(rnn, cex.inputs[: cex.end], cex.h0)
     return Replay(
         claim=ID,

@@ -21,11 +21,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from gradscope.claims import ClaimCheck, check_claim
+from gradscope.claims.search import log10_product_norm
 from gradscope.init import spectral_norm
 from gradscope.model import RNN
 from gradscope.numeric.bound import rounding_tolerance
-from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.products import log10_spectral_norm
 
 __all__ = ["assert_bound_holds", "assert_claim", "assert_vanishes", "log10_gradient_norm"]
 
@@ -39,7 +38,7 @@ def log10_gradient_norm(
     end: int | None = None,
 ) -> float:
     r"""log10 :math:`\|\partial h_{end}/\partial h_{start}\|_2` of one run, exact."""
-    return float(log10_spectral_norm(rnn_steps(rnn, inputs, h0), start=start, end=end))
+    return log10_product_norm(rnn, inputs, h0, start=start, end=end)
 
 
 def assert_bound_holds(
