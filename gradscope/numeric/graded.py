@@ -433,9 +433,18 @@ def _round_robin(r: int) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
 
 
 def _rotate(
-    X: FloatArray, ell: FloatArray, i: NDArray[np.intp], j: NDArray[np.intp], tol: float
+    X: FloatArray,
+    ell: FloatArray,
+    i: NDArray[np.intp],
+    j: NDArray[np.intp],
+    tol: float,
+    Z: FloatArray | None = None,
 ) -> int:
     r"""One-sided Jacobi rotations of the disjoint row pairs ``(i, j)``, in log-scaled form.
+
+    With ``Z``, the true (unscaled) rotations, :math:`t = e^{\ell_s - \ell_b}\tau`, are
+    also applied to the columns ``big``/``small`` of ``Z``, accumulating the right
+    singular vectors (used by the matrix-free method).
 
     Row ``X[a]`` stands for :math:`e^{\ell_a} x_a`. For :math:`\ell_b \ge \ell_s`,
     :math:`\rho = e^{\ell_s - \ell_b}`, the Hestenes rotation
@@ -458,7 +467,8 @@ def _rotate(
     if big.size == 0:
         return 0
     gap = ell[small] - ell[big]
-    rho = np.where(gap > -100.0 * LN2, np.exp(gap), 0.0)
+    rho_true = np.exp(gap)
+    rho = np.where(gap > -100.0 * LN2, rho_true, 0.0)
     h = rho * rho * b - a
     q = np.abs(h) / (2.0 * np.abs(p))
     tau = np.where(h * p >= 0.0, 1.0, -1.0) / (q + np.sqrt(rho * rho + q * q))
@@ -466,6 +476,12 @@ def _rotate(
     c = 1.0 / np.sqrt(1.0 + t * t)
     new_big = c[:, None] * (xb - (rho * t)[:, None] * xs)
     new_small = c[:, None] * (tau[:, None] * xb + xs)
+    if Z is not None:
+        tz = rho_true * tau
+        cz = 1.0 / np.sqrt(1.0 + tz * tz)
+        zb, zs = Z[:, big], Z[:, small]
+        Z[:, big] = cz * (zb - tz * zs)
+        Z[:, small] = cz * (tz * zb + zs)
     for rows, new in ((big, new_big), (small, new_small)):
         norm = np.sqrt(np.einsum("ij,ij->i", new, new))
         dead = norm == 0.0

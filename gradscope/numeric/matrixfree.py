@@ -83,6 +83,7 @@ from gradscope.numeric.graded import (
     _fold,
     _log_cond,
     _qr_rows_sorted,
+    _rotate,
     _round_robin,
     _row_scaled_factors,
     _tidy,
@@ -407,56 +408,6 @@ def _graded_pass(
 # --- the b × b graded factor with its singular vectors ------------------------------
 
 
-def _rotate_accumulate(
-    X: FloatArray,
-    ell: FloatArray,
-    Z: FloatArray,
-    i: NDArray[np.intp],
-    j: NDArray[np.intp],
-    tol: float,
-) -> int:
-    r""":func:`gradscope.numeric.graded._rotate` with the rotations accumulated into ``Z``.
-
-    Row ``X[a]`` stands for the column :math:`e^{\ell_a} x_a`; the true rotation
-    of the pair is :math:`a_b' = c(a_b - t a_s)`, :math:`a_s' = c(t a_b + a_s)` with
-    :math:`t = \rho\tau`, applied in scaled form as in ``_rotate`` and to the
-    columns of ``Z`` as it is.
-    """
-    swap = ell[i] < ell[j]
-    big, small = np.where(swap, j, i), np.where(swap, i, j)
-    xb, xs = X[big], X[small]
-    a = np.einsum("ij,ij->i", xb, xb)
-    b = np.einsum("ij,ij->i", xs, xs)
-    p = np.einsum("ij,ij->i", xb, xs)
-    act = np.abs(p) > tol * np.sqrt(a * b)
-    if not act.all():
-        big, small, xb, xs, a, b, p = (v[act] for v in (big, small, xb, xs, a, b, p))
-    if big.size == 0:
-        return 0
-    gap = ell[small] - ell[big]
-    rho_true = np.exp(gap)
-    rho = np.where(gap > -100.0 * LN2, rho_true, 0.0)
-    h = rho * rho * b - a
-    q = np.abs(h) / (2.0 * np.abs(p))
-    tau = np.where(h * p >= 0.0, 1.0, -1.0) / (q + np.sqrt(rho * rho + q * q))
-    t = rho * tau
-    c = 1.0 / np.sqrt(1.0 + t * t)
-    new_big = c[:, None] * (xb - (rho * t)[:, None] * xs)
-    new_small = c[:, None] * (tau[:, None] * xb + xs)
-    tz = rho_true * tau
-    cz = 1.0 / np.sqrt(1.0 + tz * tz)
-    zb, zs = Z[:, big], Z[:, small]
-    Z[:, big] = cz * (zb - tz * zs)
-    Z[:, small] = cz * (tz * zb + zs)
-    for rows, new in ((big, new_big), (small, new_small)):
-        norm = np.sqrt(np.einsum("ij,ij->i", new, new))
-        dead = norm == 0.0
-        norm[dead] = 1.0
-        ell[rows] = np.where(dead, -np.inf, ell[rows] + np.log(norm))
-        X[rows] = new / norm[:, None]
-    return int(big.size)
-
-
 def _graded_svd(
     log_scales: FloatArray, U: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, int]:
@@ -515,7 +466,7 @@ def _graded_svd(
         for i, j in rounds:
             sel = active[i, j]
             if sel.any():
-                rotations += _rotate_accumulate(X, ell, Z, i[sel], j[sel], tol)
+                rotations += _rotate(X, ell, i[sel], j[sel], tol, Z)
         if rotations == 0:
             break
     lengths = np.sqrt(np.einsum("ij,ij->i", X, X))
