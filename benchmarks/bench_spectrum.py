@@ -45,6 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg  # noqa: F401  (loaded before pinning: gradscope's graded loop uses its BLAS)
 from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -179,7 +180,10 @@ def main() -> int:
     names = {"a": "gaussian W, ρ(W) = 1, tanh", "b": "Haar orthogonal W, ‖W‖₂ = 0.9, tanh"}
 
     with threadpool_limits(args.threads):
-        pools = ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info())
+        pools = ", ".join(
+            f"{Path(p['filepath']).name.split('-')[0]} {p['num_threads']}"
+            for p in threadpool_info()
+        )
         print(f"python {sys.version.split()[0]}, numpy {np.__version__}; BLAS pools: {pools}")
         print(f"n = {n}, T = {T}, m = 4; times: best of {repeat} interleaved rounds\n")
         ok = True

@@ -39,7 +39,8 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,8 +52,16 @@ __all__ = ["COND_LIMIT", "GradedProduct", "graded_log_singular_values", "graded_
 
 FloatArray = NDArray[np.float64]
 Apply = Callable[[FloatArray], FloatArray]
-# V -> F V, a bound on log κ(F), last factor of its step?, number of nonzero rows of F
-Factor = tuple[Apply, float, bool, int]
+
+
+class Factor(NamedTuple):
+    """One factor ``F`` of the product, as the block loop sees it."""
+
+    apply: Apply  # V -> F V
+    log_kappa: float  # a bound on log κ(F)
+    last: bool  # the last factor of its step?
+    live: int  # nonzero rows of F
+
 
 EPS = float(np.finfo(np.float64).eps)
 LN2 = math.log(2.0)
@@ -63,6 +72,7 @@ MAX_BLOCK = 64
 _BLOCK_FLUSH = 2.0**-800  # block entries below this times the block's largest -> 0
 _NEGLIGIBLE = 2.0**-200  # entries below this times their unit row / column -> 0
 _BLOCK_RANGE = 100  # a block is rescaled by 2**-e when its largest entry leaves 2**±100
+_EXP_FLOOR = -700.0  # exp below this is taken as 0 (numpy's exp is slow near underflow)
 _SPLIT = 500  # a step whose rows span more than 2**_SPLIT is split into factors
 _MAX_SWEEPS = 60
 
@@ -138,28 +148,45 @@ def _split_scaling(s: FloatArray) -> list[FloatArray]:
         top = 1  # the rest lies in (0, 1]
 
 
-def _scaled(f: FloatArray, inner: Apply) -> Apply:
-    def run(V: FloatArray) -> FloatArray:  # V -> diag(f) inner(V)
-        out = inner(V)
-        out *= f[:, None]
-        return out
+@dataclass(frozen=True, slots=True, eq=False)
+class RowScaled:
+    """The factor ``V -> diag(scale) (M @ V)``; ``M`` None is the identity, ``scale`` None is 1.
 
-    return run
+    Knowing ``M`` lets :func:`graded_product` multiply it into the reflectors of
+    the last QR (LAPACK ``ormqr``) instead of forming ``Q`` first.
+    """
+
+    M: FloatArray | None
+    scale: FloatArray | None = None
+
+    def __call__(self, V: FloatArray) -> FloatArray:
+        out = V.copy() if self.M is None else self.M @ V
+        if self.scale is not None:
+            out *= self.scale[:, None]
+        return out
 
 
 def _row_scaled_factors(
-    scale: FloatArray, direct: Apply, unscaled: Apply, log_kappa: float
+    scale: FloatArray, direct: Apply, unscaled: FloatArray | None, log_kappa: float
 ) -> Iterator[Factor]:
-    """Factors of ``direct = V -> diag(scale) unscaled(V)``, split if ``scale`` spans too much."""
+    """Factors of ``direct = V -> diag(scale) unscaled V``, split if ``scale`` spans too much.
+
+    ``unscaled`` None stands for the identity.
+    """
     spread = _log_spread(scale)
     live = int(np.count_nonzero(scale))
     if spread <= _SPLIT * LN2:
-        yield direct, spread + log_kappa, True, live
+        yield Factor(direct, spread + log_kappa, True, live)
         return
     first, *rest = _split_scaling(scale)
-    yield _scaled(first, unscaled), _log_spread(first) + log_kappa, not rest, live
+    yield Factor(RowScaled(unscaled, first), _log_spread(first) + log_kappa, not rest, live)
     for i, f in enumerate(rest, start=1):
-        yield _scaled(f, np.array), _log_spread(f), i == len(rest), live
+        yield Factor(RowScaled(None, f), _log_spread(f), i == len(rest), live)
+
+
+def _opaque(steps: Steps) -> bool:
+    """Are these Steps known only through ``apply`` (no matrix factors)?"""
+    return not isinstance(steps, ConstantSteps | RNNSteps | ArraySteps) and steps.T is not None
 
 
 def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
@@ -176,19 +203,27 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
         assert end is not None
         c = _log_cond(steps.W)
         live = int(np.count_nonzero(np.abs(steps.W).max(axis=1)))
-        for t in range(start + 1, end + 1):
-            yield partial(steps.apply, t), c, True, live
+        for _ in range(start + 1, end + 1):
+            yield Factor(RowScaled(steps.W), c, True, live)
     elif isinstance(steps, RNNSteps):
         assert end is not None
         W = steps.W_hh
         log_kappa = _log_cond(W)
-        for t in range(start + 1, end + 1):
-            d = np.abs(steps.dphi[t - 1])
-            yield from _row_scaled_factors(d, partial(steps.apply, t), W.__matmul__, log_kappa)
-    elif steps.T is not None and not isinstance(steps, ArraySteps):
+        dphi = steps.dphi[start:end]
+        d = np.abs(dphi)
+        live = np.count_nonzero(d, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):  # all-zero rows: spread 0
+            spread = np.log(d.max(axis=1) / np.where(d > 0.0, d, np.inf).min(axis=1))
+        spread[live == 0] = 0.0
+        for i in range(end - start):  # _row_scaled_factors, with spreads computed at once
+            if spread[i] <= _SPLIT * LN2:
+                yield Factor(RowScaled(W, dphi[i]), spread[i] + log_kappa, True, int(live[i]))
+            else:
+                yield from _row_scaled_factors(d[i], RowScaled(W, dphi[i]), W, log_kappa)
+    elif _opaque(steps):
         assert end is not None
         for t in range(start + 1, end + 1):
-            yield partial(steps.apply, t), math.inf, True, steps.n
+            yield Factor(partial(steps.apply, t), math.inf, True, steps.n)
     else:
         yield from _explicit_factors(steps.matrices(start, end), start)
 
@@ -208,23 +243,20 @@ def _explicit_factors(matrices: Iterator[FloatArray], start: int) -> Iterator[Fa
         rows = np.abs(M).max(axis=1)
         live = rows > 0.0
         if not live.any():
-            yield M.__matmul__, 0.0, True, 0
+            yield Factor(RowScaled(M), 0.0, True, 0)
             continue
         M_hat = M / np.where(live, rows, 1.0)[:, None]
         if log_kappa is None:
             log_kappa = _log_cond(M_hat[live])
-        yield from _row_scaled_factors(rows, M.__matmul__, M_hat.__matmul__, log_kappa)
+        yield from _row_scaled_factors(rows, RowScaled(M), M_hat, log_kappa)
 
 
 # --- block hygiene, QR and folding ----------------------------------------------
 
 
 def _zero_below(X: FloatArray, threshold: FloatArray | float) -> None:
-    """Set the nonzero entries of ``X`` with ``|x| < threshold`` to zero, in place."""
-    small = np.abs(X) < threshold
-    small &= X != 0.0
-    if small.any():
-        X[small] = 0.0
+    """Set the entries of ``X`` with ``|x| < threshold`` to zero, in place."""
+    np.copyto(X, 0.0, where=np.abs(X) < threshold)
 
 
 def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float]:
@@ -233,7 +265,8 @@ def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float]:
     The scale goes to ``beta`` (natural log); entries below ``2**-800`` times the
     largest are set to 0, so no subnormal number reaches BLAS.
     """
-    peak = max(float(B.max()), -float(B.min())) if B.size else 0.0
+    size = np.abs(B)
+    peak = float(size.max()) if B.size else 0.0
     if not math.isfinite(peak):
         raise NumericalError(
             "the product overflowed inside a block: a Jacobian has entries beyond "
@@ -241,22 +274,118 @@ def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float]:
         )
     if peak == 0.0:
         return B, beta
+    threshold = peak * _BLOCK_FLUSH
+    if float(size.min()) < threshold:  # rare: only then is a second pass needed
+        np.copyto(B, 0.0, where=size < threshold)
     e = math.frexp(peak)[1]
     if abs(e) > _BLOCK_RANGE:
         B = np.ldexp(B, -e)  # exact
         beta += e * LN2
-        peak = math.ldexp(peak, -e)
-    _zero_below(B, peak * _BLOCK_FLUSH)
     return B, beta
 
 
-def _qr_rows_sorted(B: FloatArray) -> tuple[FloatArray, FloatArray]:
+@lru_cache(maxsize=16)
+def _upper_mask(rows: int, cols: int) -> FloatArray:
+    """1.0 on and above the diagonal of a ``rows × cols`` matrix, 0.0 below (read-only)."""
+    mask = np.triu(np.ones((rows, cols)))
+    mask.flags.writeable = False
+    return mask
+
+
+def _upper(A: FloatArray) -> FloatArray:
+    """``np.triu(A)`` for finite ``A``, in one pass."""
+    return A * _upper_mask(*A.shape)
+
+
+@lru_cache(maxsize=1)
+def _scipy_linalg() -> Any:
+    """``scipy.linalg``, imported on first use (0.25 s here: the CLI starts without it)."""
+    import scipy.linalg  # type: ignore[import-untyped]
+
+    return scipy.linalg
+
+
+def _lwork(*dims: int) -> int:
+    """A LAPACK workspace size that lets ``geqrf``/``orgqr``/``ormqr`` run blocked."""
+    return 64 * max(*dims, 1) + 4160
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Reflectors:
+    """``Q`` of a sorted-row Householder QR, kept as LAPACK's reflectors (``geqrf``).
+
+    ``Q`` (``rows`` × K) is zero outside the rows ``order``, and ``Q[order]`` is
+    the first K columns of the product of the reflectors in ``qr`` and ``tau``.
+    """
+
+    qr: FloatArray  # (len(order), r), Fortran order; the reflectors below the diagonal
+    tau: FloatArray  # (K,)
+    order: NDArray[np.intp]
+    rows: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows, self.tau.size
+
+    def matrix(self) -> FloatArray:
+        """``Q`` itself (``orgqr``), entries below ``2**-200`` flushed."""
+        lapack = _scipy_linalg().lapack
+
+        m, K = self.order.size, self.tau.size
+        if K == 0:
+            return np.zeros((self.rows, 0))
+        Qs, _, info = lapack.dorgqr(self.qr[:, :K], self.tau, lwork=_lwork(m, K))
+        if info != 0:
+            raise NumericalError(f"LAPACK dorgqr failed (info = {info})")
+        Q = np.zeros((self.rows, K))
+        Q[self.order] = Qs
+        _zero_below(Q, _NEGLIGIBLE)
+        return Q
+
+    def left_multiply(self, M: FloatArray) -> FloatArray:
+        """``M @ Q`` by applying the reflectors to ``M``'s columns (``ormqr``)."""
+        lapack = _scipy_linalg().lapack
+
+        K = self.tau.size
+        if K == 0:
+            return np.zeros((M.shape[0], 0))
+        C = M.T[self.order].T  # M[:, order] in Fortran order, LAPACK's own layout
+        out, _, info = lapack.dormqr(
+            "R", "N", self.qr[:, :K], self.tau, C, _lwork(*C.shape), overwrite_c=1
+        )
+        if info != 0:
+            raise NumericalError(f"LAPACK dormqr failed (info = {info})")
+        return np.asarray(out[:, :K])
+
+
+def _householder(B: FloatArray) -> tuple[_Reflectors, FloatArray]:
     """Householder QR of ``B`` (n × r) with its rows sorted by decreasing size.
 
     Sorted rows make Householder QR row-wise backward stable (Cox & Higham 1998),
     and exactly zero rows are left out, so an exact rank loss gives an exactly
-    smaller ``R``. Returns ``Q`` (n × K) and ``R`` (K × r), K = min(nonzero rows, r).
+    smaller ``R``. Returns ``Q`` as reflectors (n × K) and ``R`` (K × r),
+    K = min(nonzero rows, r). Reflector entries below ``2**-200`` (they are at
+    most 1) are flushed, which moves ``Q`` by far less than the rounding error.
     """
+    lapack = _scipy_linalg().lapack
+
+    size = np.abs(B).max(axis=1)
+    nonzero = np.flatnonzero(size)
+    order = nonzero[np.argsort(-size[nonzero], kind="stable")]
+    A = B.T[:, order].T  # Fortran order, LAPACK's own layout
+    m, r = A.shape
+    if min(m, r) == 0:
+        return _Reflectors(A, np.zeros(0), order, B.shape[0]), np.zeros((0, r))
+    qr, tau, _, info = lapack.dgeqrf(A, lwork=_lwork(m, r), overwrite_a=1)
+    if info != 0:
+        raise NumericalError(f"LAPACK dgeqrf failed (info = {info})")
+    R = _upper(qr[: tau.size])
+    _zero_below(qr, _NEGLIGIBLE)  # R is copied out: only the reflectors are left to use
+    return _Reflectors(qr, tau, order, B.shape[0]), R
+
+
+def _qr_rows_sorted(B: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`_householder` with numpy's LAPACK and ``Q`` formed: ``Q`` (n × K), ``R`` (K × r)."""
     size = np.maximum(B.max(axis=1), -B.min(axis=1))
     nonzero = np.flatnonzero(size)
     order = nonzero[np.argsort(-size[nonzero], kind="stable")]
@@ -267,23 +396,92 @@ def _qr_rows_sorted(B: FloatArray) -> tuple[FloatArray, FloatArray]:
     return Q, R
 
 
+def _scipy_gemm(A: FloatArray, B: FloatArray) -> FloatArray:
+    """``A @ B`` by scipy's BLAS ``dgemm``, without copying C- or Fortran-ordered operands."""
+    blas = _scipy_linalg().blas
+
+    # (A B)^T = B^T A^T, formed in Fortran order: its transpose is A B in C order.
+    bt, trans_b = (B.T, 0) if B.flags.c_contiguous else (B, 1)
+    at, trans_a = (A.T, 0) if A.flags.c_contiguous else (A, 1)
+    out: FloatArray = blas.dgemm(1.0, bt, at, trans_a=trans_b, trans_b=trans_a).T
+    return out
+
+
+def _scipy_triu_matmul(C: FloatArray, U: FloatArray) -> FloatArray:
+    """``C @ U`` for upper triangular ``C`` by scipy's ``dtrmm`` (trapezoidal ``C``: ``dgemm``)."""
+    blas = _scipy_linalg().blas
+
+    if C.shape[0] != C.shape[1] or not (C.flags.c_contiguous and U.flags.c_contiguous):
+        return _scipy_gemm(C, U)
+    # (C U)^T = U^T C^T with C^T lower triangular; both transposes are Fortran-ordered views.
+    out: FloatArray = blas.dtrmm(1.0, C.T, U.T, side=1, lower=1).T
+    return out
+
+
+def _numpy_svdvals(A: FloatArray) -> FloatArray:
+    out: FloatArray = np.linalg.svd(A, compute_uv=False).astype(np.float64, copy=False)
+    return out
+
+
+def _scipy_svdvals(A: FloatArray) -> FloatArray:
+    out: FloatArray = _scipy_linalg().svdvals(A, check_finite=False)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Kernels:
+    """The BLAS and LAPACK of one hot loop: numpy's or scipy's, never both.
+
+    numpy and scipy each bundle an OpenBLAS with its own thread pool, and on
+    few cores two busy pools stall each other (DESIGN.md §5). scipy's LAPACK
+    lets the next block multiply into the QR's reflectors (``ormqr``), so the
+    loop over an RNN's or explicit Jacobians uses it throughout; Steps known
+    only through ``apply`` use numpy's.
+    """
+
+    matmul: Callable[[FloatArray, FloatArray], FloatArray]
+    triu_matmul: Callable[[FloatArray, FloatArray], FloatArray]  # C @ U, C upper trapezoidal
+    qr: Callable[[FloatArray], tuple[FloatArray | _Reflectors, FloatArray]]
+    svdvals: Callable[[FloatArray], FloatArray]
+
+
 def _triu_matmul(C: FloatArray, U: FloatArray) -> FloatArray:
-    """``C @ U`` for upper trapezoidal ``C`` (K × r) and ``U`` (r × n), skipping zero blocks."""
+    """``C @ U`` for upper trapezoidal ``C`` (K × r) and ``U`` (r × n), skipping zero blocks.
+
+    Halves recursively while the blocks are large: about 3/4 of a full product's
+    work at n = 256 (the product is upper trapezoidal too).
+    """
     K, r = C.shape
     h = r // 2
     if r < 96 or K <= h:
         return C @ U
     Y = np.empty((K, U.shape[1]))
-    Y[:h, :h] = C[:h, :h] @ U[:h, :h]
+    Y[:h, :h] = _triu_matmul(C[:h, :h], U[:h, :h])
     Y[:h, h:] = C[:h, :h] @ U[:h, h:]
     Y[:h, h:] += C[:h, h:] @ U[h:, h:]
     Y[h:, :h] = 0.0
-    Y[h:, h:] = C[h:, h:] @ U[h:, h:]
+    Y[h:, h:] = _triu_matmul(C[h:, h:], U[h:, h:])
     return Y
 
 
+_NUMPY = _Kernels(np.matmul, _triu_matmul, _qr_rows_sorted, _numpy_svdvals)
+_SCIPY = _Kernels(_scipy_gemm, _scipy_triu_matmul, _householder, _scipy_svdvals)
+
+
+def _exp_nonpositive(X: FloatArray) -> None:
+    """``X <- exp(min(X, 0))`` in place, exactly 0 where ``X < -700`` (no subnormal, fast)."""
+    tiny = X < _EXP_FLOOR
+    np.clip(X, _EXP_FLOOR, 0.0, out=X)
+    np.exp(X, out=X)
+    np.copyto(X, 0.0, where=tiny)
+
+
 def _fold(
-    R: FloatArray, beta: float, ell: FloatArray, U: FloatArray
+    R: FloatArray,
+    beta: float,
+    ell: FloatArray,
+    U: FloatArray,
+    triu_matmul: Callable[[FloatArray, FloatArray], FloatArray] = _triu_matmul,
 ) -> tuple[FloatArray, FloatArray]:
     r"""``diag(e^ℓ') U' = e^β R diag(e^ℓ) U`` with unit rows in ``U'``.
 
@@ -291,21 +489,22 @@ def _fold(
     :math:`g_i = \max_{k \ge i} \ell_k`, so no factor exceeds 1 (``R`` is upper
     trapezoidal; the exponent is capped at 0 in its zero part). Each row is then
     divided by its largest coefficient and coefficients below ``2**-200`` of it
-    are dropped (this also removes any subnormal that ``exp`` produced).
+    are dropped. A factor below :math:`e^{-700}` (1e-304) is taken as 0: it
+    could only matter beside a row peak ``2**-200`` times smaller, and numpy's
+    ``exp`` is ten times slower where its result would be subnormal.
     """
     K = R.shape[0]
     g = np.maximum.accumulate(ell[::-1])[::-1][:K]
     live = np.isfinite(g)
     C = np.subtract(ell, np.where(live, g, 0.0)[:, None])
-    np.minimum(C, 0.0, out=C)
-    np.exp(C, out=C)
+    _exp_nonpositive(C)
     C *= R
     peak = np.maximum(C.max(axis=1), -C.min(axis=1)) if C.size else np.zeros(K)
     live &= peak > 0.0
     peak[~live] = 1.0
     C *= (1.0 / peak)[:, None]
     _zero_below(C, _NEGLIGIBLE)
-    Y = _triu_matmul(C, U)
+    Y = triu_matmul(C, U)
     nu = np.sqrt(np.einsum("ij,ij->i", Y, Y))
     live &= nu > 0.0
     nu[~live] = 1.0
@@ -313,6 +512,21 @@ def _fold(
     _zero_below(Y, _NEGLIGIBLE)
     Y[~live] = 0.0
     return np.where(live, g + beta + np.log(peak) + np.log(nu), -np.inf), Y
+
+
+def _apply(apply: Apply, B: FloatArray | _Reflectors, kernels: _Kernels) -> FloatArray:
+    """``apply(B)``, a matrix factor by ``kernels`` (onto the reflectors of the last QR)."""
+    if not isinstance(apply, RowScaled):
+        return apply(B if isinstance(B, np.ndarray) else B.matrix())
+    if apply.M is None:
+        out = B.copy() if isinstance(B, np.ndarray) else B.matrix()
+    elif isinstance(B, np.ndarray):
+        out = kernels.matmul(apply.M, B)
+    else:
+        out = B.left_multiply(apply.M)
+    if apply.scale is not None:
+        out *= apply.scale[:, None]
+    return out
 
 
 def graded_product(
@@ -357,7 +571,9 @@ def graded_product(
     n = steps.n
     log_limit = math.log(cond_limit)
     boundary = start + warmup
-    B, beta = np.eye(n), 0.0
+    kernels = _NUMPY if _opaque(steps) else _SCIPY
+    B: FloatArray | _Reflectors = np.eye(n)
+    beta = 0.0
     ell = np.zeros(n)
     U: FloatArray | None = np.eye(n) if accumulate else None
     log_diag = np.zeros(n)
@@ -368,15 +584,16 @@ def graded_product(
 
     def factorise() -> None:
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha, measured
-        Q, R = _qr_rows_sorted(B)
+        assert isinstance(B, np.ndarray)
+        Q, R = kernels.qr(B)
         K = R.shape[0]
         with np.errstate(divide="ignore"):
             logd = np.log(np.abs(np.diagonal(R)))
         log_diag = log_diag[:K] + (logd + beta if t_last > boundary else 0.0)
         if U is not None:
-            ell, U = _fold(R, beta, ell, U)
+            ell, U = _fold(R, beta, ell, U, kernels.triu_matmul)
         if k >= 2 and 0.0 < budget < math.inf and (measured < 4 or qr_count % 64 == 0):
-            sv = np.linalg.svd(R, compute_uv=False)
+            sv = kernels.svdvals(R)
             if sv.size and sv[-1] > 0.0:
                 ratios.append(math.log(sv[0] / sv[-1]) / budget)
                 alpha, measured = max(ratios), measured + 1
@@ -394,7 +611,7 @@ def graded_product(
             t += 1
         if B.shape[1] == 0:
             continue  # the product is exactly zero from here on
-        B, beta = _tidy(apply(B), beta)
+        B, beta = _tidy(_apply(apply, B, kernels), beta)
         k += 1
         budget += c
     if k:
@@ -538,8 +755,9 @@ def graded_log_singular_values(
     order = np.argsort(-ell, kind="stable")
     ell = ell[order]
     M = np.asarray(np.linalg.qr(U[live][order].T, mode="r")).T  # U^T = V M^T
-    gap = np.minimum(ell[:, None] - ell[None, :], 0.0)
-    F = np.where(gap > -200.0 * LN2, np.exp(gap), 0.0)
+    F = np.subtract.outer(ell, ell)
+    F[F <= -200.0 * LN2] = -np.inf  # below 2**-200: 0
+    _exp_nonpositive(F)
     X = np.ascontiguousarray(np.tril(M * F).T)  # row j of X is column j of N
     norm = np.sqrt(np.einsum("ij,ij->i", X, X))
     dead = norm == 0.0

@@ -283,16 +283,16 @@ def _forward_factors(steps: Steps, start: int, end: int, log_kappa: float) -> It
         W = steps.W_hh
         for t in range(start + 1, end + 1):
             d = np.abs(steps.dphi[t - 1])
-            yield from _row_scaled_factors(d, partial(steps.apply, t), W.__matmul__, log_kappa)
+            yield from _row_scaled_factors(d, partial(steps.apply, t), W, log_kappa)
     elif isinstance(steps, ConstantSteps):
         live = int(np.count_nonzero(np.abs(steps.W).max(axis=1)))
         for _ in range(start + 1, end + 1):
-            yield steps.W.__matmul__, log_kappa, True, live
+            yield Factor(steps.W.__matmul__, log_kappa, True, live)
     elif isinstance(steps, ArraySteps):
         yield from _explicit_factors(steps.matrices(start, end), start)
     else:
         for t in range(start + 1, end + 1):
-            yield partial(steps.apply, t), math.inf, True, steps.n
+            yield Factor(partial(steps.apply, t), math.inf, True, steps.n)
 
 
 def _backward_factors(
@@ -312,24 +312,22 @@ def _backward_factors(
     if isinstance(steps, RNNSteps):
         WT = steps.W_hh.T if WT is None else WT
         d_end = steps.dphi[end - 1]
-        yield from _row_scaled_factors(np.abs(d_end), partial(_scale_rows, d_end), np.array, 0.0)
+        yield from _row_scaled_factors(np.abs(d_end), partial(_scale_rows, d_end), None, 0.0)
         for t in range(end - 1, start, -1):
             d = steps.dphi[t - 1]
-            yield from _row_scaled_factors(
-                np.abs(d), partial(_then_scale, d, WT), WT.__matmul__, log_kappa
-            )
+            yield from _row_scaled_factors(np.abs(d), partial(_then_scale, d, WT), WT, log_kappa)
         live = int(np.count_nonzero(np.abs(steps.W_hh).max(axis=0)))
-        yield WT.__matmul__, log_kappa, True, live
+        yield Factor(WT.__matmul__, log_kappa, True, live)
     elif isinstance(steps, ConstantSteps):
         WT = steps.W.T if WT is None else WT
         live = int(np.count_nonzero(np.abs(steps.W).max(axis=0)))
         for _ in range(end, start, -1):
-            yield WT.__matmul__, log_kappa, True, live
+            yield Factor(WT.__matmul__, log_kappa, True, live)
     elif isinstance(steps, ArraySteps):
         yield from _explicit_factors((steps.matrix(t).T for t in range(end, start, -1)), start)
     else:
         for t in range(end, start, -1):
-            yield partial(steps.apply_transpose, t), math.inf, True, steps.n
+            yield Factor(partial(steps.apply_transpose, t), math.inf, True, steps.n)
 
 
 # --- one pass -----------------------------------------------------------------------
