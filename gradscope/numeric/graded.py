@@ -636,17 +636,87 @@ def graded_product(
 # --- singular values of diag(e^ℓ) U by one-sided Jacobi in log-scaled form ------
 
 
-def _round_robin(r: int) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
-    """r − 1 (or r) rounds of disjoint pairs covering every pair once (circle method)."""
-    m = r + (r % 2)
-    ring = list(range(m))
-    rounds = []
-    for _ in range(m - 1):
-        a, b = np.array(ring[: m // 2]), np.array(ring[::-1][: m // 2])
-        keep = (a < r) & (b < r)
-        rounds.append((a[keep], b[keep]))
-        ring = [ring[0], ring[-1], *ring[1:-1]]
-    return rounds
+def _rounds(active: NDArray[np.bool_]) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
+    """Rounds of disjoint pairs that cover every active pair ``i < j`` once.
+
+    Greedy edge colouring: a pair goes to the first round in which neither of
+    its indices is used yet (at most 2Δ − 1 rounds for Δ pairs at one index). A
+    graded factor has few active pairs, mostly between near neighbours, so a
+    sweep takes a few dozen rounds where a full round-robin takes r − 1.
+    """
+    firsts: list[list[int]] = []
+    seconds: list[list[int]] = []
+    used = [0] * active.shape[0]  # bit k set: the index is in round k
+    for a, b in zip(*(x.tolist() for x in np.nonzero(np.triu(active, 1))), strict=True):
+        taken = used[a] | used[b]
+        k = (~taken & (taken + 1)).bit_length() - 1  # the lowest free round
+        if k == len(firsts):
+            firsts.append([])
+            seconds.append([])
+        firsts[k].append(a)
+        seconds[k].append(b)
+        used[a] |= 1 << k
+        used[b] |= 1 << k
+    return [
+        (np.array(f, dtype=np.intp), np.array(s, dtype=np.intp))
+        for f, s in zip(firsts, seconds, strict=True)
+    ]
+
+
+def _jacobi_start(ell: FloatArray, M: FloatArray) -> tuple[FloatArray, FloatArray]:
+    r"""Unit columns of ``N`` with :math:`D M = N D`, :math:`D = \operatorname{diag}(e^\ell)`.
+
+    ``ell`` descending and ``M`` lower trapezoidal (the L of an LQ factorisation):
+    :math:`N_{ij} = e^{\ell_i - \ell_j} M_{ij}`, factors below ``2**-200`` taken as 0.
+    Returns ``X`` (row j: column j of N, normalised) and the new scales.
+    """
+    F = np.subtract.outer(ell, ell)
+    np.copyto(F, -np.inf, where=F <= -200.0 * LN2)  # below 2**-200: 0
+    _exp_nonpositive(F)
+    X = np.ascontiguousarray(np.tril(M * F).T)  # row j of X is column j of N
+    norm = np.sqrt(np.einsum("ij,ij->i", X, X))
+    dead = norm == 0.0
+    norm[dead] = 1.0
+    X /= norm[:, None]
+    with np.errstate(divide="ignore"):
+        return X, np.where(dead, -np.inf, ell + np.log(norm))
+
+
+def _jacobi(
+    X: FloatArray, ell: FloatArray, *, max_sweeps: int, Z: FloatArray | None = None
+) -> int:
+    """One-sided Jacobi sweeps on the rows of ``X`` (scales ``e^ℓ``) until they are orthogonal.
+
+    In place (:func:`_rotate`, accumulating into ``Z`` if given). A pair rotates
+    when its cosine exceeds ``max(r, 16) ε``; sweeps stop when none does.
+    Returns the number of sweeps.
+
+    Raises
+    ------
+    NumericalError
+        If the rows are not orthogonal after ``max_sweeps`` sweeps.
+    """
+    r = X.shape[0]
+    tol = max(r, 16) * EPS
+    for sweep in range(max_sweeps + 1):
+        _zero_below(X, _NEGLIGIBLE)
+        G = X @ X.T
+        d = np.sqrt(np.diagonal(G)).copy()
+        d[d == 0.0] = 1.0
+        # Twice the rotation threshold: the Gram product and _rotate's own dot
+        # products differ by at most ~r ε, so every pair flagged here rotates.
+        active = np.abs(G) > 2.0 * tol * np.outer(d, d)
+        np.fill_diagonal(active, False)
+        if not active.any():
+            return sweep
+        if sweep == max_sweeps:
+            raise NumericalError(
+                f"one-sided Jacobi did not converge in {max_sweeps} sweeps (r = {r}); "
+                "please report this with the input that caused it"
+            )
+        if sum(_rotate(X, ell, i, j, tol, Z) for i, j in _rounds(active)) == 0:
+            return sweep  # converged to rounding: what is left is below the threshold
+    raise AssertionError("unreachable")
 
 
 def _rotate(
@@ -755,41 +825,8 @@ def graded_log_singular_values(
     order = np.argsort(-ell, kind="stable")
     ell = ell[order]
     M = np.asarray(np.linalg.qr(U[live][order].T, mode="r")).T  # U^T = V M^T
-    F = np.subtract.outer(ell, ell)
-    F[F <= -200.0 * LN2] = -np.inf  # below 2**-200: 0
-    _exp_nonpositive(F)
-    X = np.ascontiguousarray(np.tril(M * F).T)  # row j of X is column j of N
-    norm = np.sqrt(np.einsum("ij,ij->i", X, X))
-    dead = norm == 0.0
-    norm[dead] = 1.0
-    X /= norm[:, None]
-    with np.errstate(divide="ignore"):
-        ell = np.where(dead, -np.inf, ell + np.log(norm))
-    tol = max(r, 16) * EPS
-    rounds = _round_robin(r)
-    for sweep in range(max_sweeps + 1):
-        _zero_below(X, _NEGLIGIBLE)
-        G = X @ X.T
-        d = np.sqrt(np.diagonal(G))
-        d[d == 0.0] = 1.0
-        # Twice the rotation threshold: the Gram product and _rotate's own dot
-        # products differ by at most ~r ε, so every pair flagged here rotates.
-        active = np.abs(G) > 2.0 * tol * np.outer(d, d)
-        np.fill_diagonal(active, False)
-        if not active.any():
-            break
-        if sweep == max_sweeps:
-            raise NumericalError(
-                f"one-sided Jacobi did not converge in {max_sweeps} sweeps (n = {n}); "
-                "please report this with the input that caused it"
-            )
-        rotations = 0
-        for i, j in rounds:
-            sel = active[i, j]
-            if sel.any():
-                rotations += _rotate(X, ell, i[sel], j[sel], tol)
-        if rotations == 0:
-            break  # converged to rounding: what is left is below the rotation threshold
+    X, ell = _jacobi_start(ell, M)
+    sweep = _jacobi(X, ell, max_sweeps=max_sweeps)
     with np.errstate(divide="ignore"):
         values = ell + np.log(np.sqrt(np.einsum("ij,ij->i", X, X)))
     out[:r] = np.sort(values)[::-1]

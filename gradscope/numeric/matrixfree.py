@@ -74,20 +74,16 @@ from numpy.typing import ArrayLike, NDArray
 
 from gradscope.errors import ConfigError
 from gradscope.numeric.graded import (
-    _NEGLIGIBLE,
-    EPS,
-    LN2,
     MAX_BLOCK,
     Factor,
     _explicit_factors,
     _fold,
+    _jacobi,
+    _jacobi_start,
     _log_cond,
     _qr_rows_sorted,
-    _rotate,
-    _round_robin,
     _row_scaled_factors,
     _tidy,
-    _zero_below,
     graded_log_singular_values,
 )
 from gradscope.numeric.steps import (
@@ -437,36 +433,9 @@ def _graded_svd(
     rows = live[order]
     ell = ell[order]
     Qm, Rm = np.linalg.qr(U[rows].T)  # U_sorted^T = Qm Rm: M = Rm^T, V_q = Qm^T
-    M = Rm.T
-    gap = np.minimum(ell[:, None] - ell[None, :], 0.0)
-    F = np.where(gap > -200.0 * LN2, np.exp(gap), 0.0)
-    X = np.ascontiguousarray(np.tril(M * F).T)  # row j of X is column j of N
-    norm = np.sqrt(np.einsum("ij,ij->i", X, X))
-    dead = norm == 0.0
-    norm[dead] = 1.0
-    X /= norm[:, None]
-    with np.errstate(divide="ignore"):
-        ell = np.where(dead, -np.inf, ell + np.log(norm))
+    X, ell = _jacobi_start(ell, Rm.T)
     Z = np.eye(r)
-    tol = max(r, 16) * EPS
-    rounds = _round_robin(r)
-    sweep = 0
-    for sweep in range(_MAX_SWEEPS + 1):
-        _zero_below(X, _NEGLIGIBLE)
-        G = X @ X.T
-        d = np.sqrt(np.diagonal(G)).copy()
-        d[d == 0.0] = 1.0
-        active = np.abs(G) > 2.0 * tol * np.outer(d, d)
-        np.fill_diagonal(active, False)
-        if not active.any() or sweep == _MAX_SWEEPS:
-            break
-        rotations = 0
-        for i, j in rounds:
-            sel = active[i, j]
-            if sel.any():
-                rotations += _rotate(X, ell, i[sel], j[sel], tol, Z)
-        if rotations == 0:
-            break
+    sweep = _jacobi(X, ell, max_sweeps=_MAX_SWEEPS, Z=Z)
     lengths = np.sqrt(np.einsum("ij,ij->i", X, X))
     with np.errstate(divide="ignore"):
         values = ell + np.log(lengths)
