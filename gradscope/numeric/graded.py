@@ -17,20 +17,36 @@ pick up a relative error of about ε κ(B) per block. κ(B) is predicted as
 :math:`\log(\max\varphi'/\min\varphi') + \log\kappa(W)`, rigorous) and
 ``α <= 1`` the share of that bound the blocks really reach (SVD of ``R`` on the
 first multi-step blocks and every 64th after); a block closes before its
-prediction passes ``cond_limit``. The last step's row scaling is free (sorted-row
-Householder QR is row-wise backward stable, Cox & Higham 1998).
+prediction passes ``cond_limit``. The last step's row scaling is counted too:
+sorted-row Householder QR is row-wise backward stable (Cox & Higham 1998), but
+leaving it out of the prediction made the smallest values' errors 35 times
+larger in ``benchmarks/bench_spectrum.py`` (b).
+
+**Kernels.** For an RNN's or explicit Jacobians the loop runs on scipy's LAPACK
+and BLAS alone: ``geqrf`` keeps ``Q`` as reflectors, the next block's first
+``W`` is multiplied into them by ``ormqr`` (``Q`` is never formed), and ``R`` is
+folded by ``trmm``. Steps known only through ``apply`` use numpy's. One loop
+never mixes the two libraries, whose OpenBLAS thread pools stall each other
+(DESIGN.md §5). (The recursive compact-WY ``geqrt`` was 6% faster here, but
+made the smallest Lyapunov exponent of a test case 14 times less accurate.)
 
 **Singular values.** ``diag(e^ℓ) U`` is reduced to a lower triangular matrix
 that is also column-graded, and one-sided Jacobi in log-scaled form gives each
 singular value to a relative error of about ε κ of the scaled factor (Demmel &
 Veselić, *SIAM J. Matrix Anal. Appl.* 13, 1992).
 
-**Flushing** (no subnormal reaches BLAS, DESIGN.md §5): block entries below
-``2**-800`` of the block's largest, and entries of ``Q``, ``U`` or the Jacobi
-iterates below ``2**-200`` (6e-61) of their unit row or column, become 0 — far
-below the rounding error ε ≈ 1.1e-16 beside them. A step whose rows span more
-than ``2**500`` (tanh' < 1e-150 of the largest: deep saturation) is applied as
-several exact factors, each with its own QR, so no row is lost to the others.
+**Flushing** (no subnormal reaches LAPACK): block entries below ``2**-800`` of
+the block's largest, and entries of ``Q`` (or its reflectors), ``U`` or the
+Jacobi iterates below ``2**-200`` (6e-61) of their unit row or column, become
+0 — far below the rounding error ε ≈ 1.1e-16 beside them. The block is
+rescaled and flushed before each QR, and between QRs only when rigorous bounds
+on its growth (:func:`_log2_growth`) say its largest entry may have moved by
+``2**±300``; an entry far below rounding can meanwhile pass through a product as
+a subnormal number, which costs time (in deep saturation), never accuracy.
+
+A step whose rows span more than ``2**500`` (tanh' < 1e-150 of the largest:
+deep saturation) is applied as several exact factors, each with its own QR, so
+no row is lost to the others.
 """
 
 from __future__ import annotations
@@ -61,6 +77,8 @@ class Factor(NamedTuple):
     log_kappa: float  # a bound on log κ(F)
     last: bool  # the last factor of its step?
     live: int  # nonzero rows of F
+    #: Bounds on log2(max|F V| / max|V|) for every V (n × r, r <= n); None: unknown.
+    log2_growth: tuple[float, float] | None = None
 
 
 EPS = float(np.finfo(np.float64).eps)
@@ -73,6 +91,7 @@ _BLOCK_FLUSH = 2.0**-800  # block entries below this times the block's largest -
 _NEGLIGIBLE = 2.0**-200  # entries below this times their unit row / column -> 0
 _BLOCK_RANGE = 100  # a block is rescaled by 2**-e when its largest entry leaves 2**±100
 _EXP_FLOOR = -700.0  # exp below this is taken as 0 (numpy's exp is slow near underflow)
+_DRIFT = 300  # the block is tidied when its peak may have moved 2**±300 (and before a QR)
 _SPLIT = 500  # a step whose rows span more than 2**_SPLIT is split into factors
 _MAX_SWEEPS = 60
 
@@ -112,6 +131,21 @@ def _log_cond(A: FloatArray) -> float:
     """Natural log of the 2-norm condition number of ``A`` (``inf`` if rank-deficient)."""
     s = np.linalg.svd(A, compute_uv=False)
     return math.log(s[0] / s[-1]) if s[-1] > 0.0 else math.inf
+
+
+def _log2_growth(
+    W: FloatArray, dmin: FloatArray | float, dmax: FloatArray | float
+) -> tuple[FloatArray, FloatArray]:
+    r"""Bounds on :math:`\log_2(\max|D W V| / \max|V|)` for ``D = diag(d)``, ``dmin <= d <= dmax``.
+
+    Above: :math:`\max d\,\|W\|_\infty`. Below: :math:`\max|X| \ge \|X\|_2/n` and
+    :math:`\|D W V\|_2 \ge \min d\,\sigma_{min}(W) \|V\|_2 \ge \min d\,\sigma_{min}(W) \max|V|`.
+    """
+    n = W.shape[0]
+    top = float(np.abs(W).sum(axis=1).max())
+    bottom = float(np.linalg.svd(W, compute_uv=False)[-1]) / n
+    with np.errstate(divide="ignore"):
+        return np.log2(np.multiply(dmin, bottom)), np.log2(np.multiply(dmax, top))
 
 
 def _log_spread(s: FloatArray) -> float:
@@ -203,8 +237,9 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
         assert end is not None
         c = _log_cond(steps.W)
         live = int(np.count_nonzero(np.abs(steps.W).max(axis=1)))
+        lo, hi = _log2_growth(steps.W, 1.0, 1.0)
         for _ in range(start + 1, end + 1):
-            yield Factor(RowScaled(steps.W), c, True, live)
+            yield Factor(RowScaled(steps.W), c, True, live, (float(lo), float(hi)))
     elif isinstance(steps, RNNSteps):
         assert end is not None
         W = steps.W_hh
@@ -215,9 +250,12 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
         with np.errstate(divide="ignore", invalid="ignore"):  # all-zero rows: spread 0
             spread = np.log(d.max(axis=1) / np.where(d > 0.0, d, np.inf).min(axis=1))
         spread[live == 0] = 0.0
+        lo, hi = _log2_growth(W, d.min(axis=1), d.max(axis=1))
         for i in range(end - start):  # _row_scaled_factors, with spreads computed at once
             if spread[i] <= _SPLIT * LN2:
-                yield Factor(RowScaled(W, dphi[i]), spread[i] + log_kappa, True, int(live[i]))
+                growth = (float(lo[i]), float(hi[i]))
+                c = spread[i] + log_kappa
+                yield Factor(RowScaled(W, dphi[i]), c, True, int(live[i]), growth)
             else:
                 yield from _row_scaled_factors(d[i], RowScaled(W, dphi[i]), W, log_kappa)
     elif _opaque(steps):
@@ -585,6 +623,7 @@ def graded_product(
     def factorise() -> None:
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha, measured
         assert isinstance(B, np.ndarray)
+        B, beta = _tidy(B, beta)
         Q, R = kernels.qr(B)
         K = R.shape[0]
         with np.errstate(divide="ignore"):
@@ -601,7 +640,8 @@ def graded_product(
         B, beta, k, budget = Q, 0.0, 0, 0.0
 
     rank_drop = False  # did the last factor have fewer nonzero rows than B has columns?
-    for apply, c, last, live in _factors(steps, start, end):
+    drift = (0.0, 0.0)  # bounds on how far the block's peak moved since it was tidied (log2)
+    for apply, c, last, live, growth in _factors(steps, start, end):
         at_boundary = t == boundary and t_last == t
         if k and (alpha * (budget + c) > log_limit or k >= max_block or at_boundary or rank_drop):
             factorise()
@@ -611,7 +651,12 @@ def graded_product(
             t += 1
         if B.shape[1] == 0:
             continue  # the product is exactly zero from here on
-        B, beta = _tidy(_apply(apply, B, kernels), beta)
+        B = _apply(apply, B, kernels)
+        if growth is not None:
+            drift = (drift[0] + growth[0], drift[1] + growth[1])
+        if growth is None or drift[0] < -_DRIFT or drift[1] > _DRIFT:
+            B, beta = _tidy(B, beta)
+            drift = (0.0, 0.0)
         k += 1
         budget += c
     if k:

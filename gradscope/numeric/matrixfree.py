@@ -385,7 +385,7 @@ def _graded_pass(
         B, beta, k, budget = Q, 0.0, 0, 0.0
 
     rank_drop = False
-    for apply, c, _last, live in factors:
+    for apply, c, _last, live, _growth in factors:
         if k and (rank_drop or k >= max_block or (b > 1 and alpha * (budget + c) > log_limit)):
             factorise()
         rank_drop = live < B.shape[1]

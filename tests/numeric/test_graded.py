@@ -1,0 +1,154 @@
+"""The kernels of the graded product (gradscope.numeric.graded), each against a plain reference."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradscope.model import RNN
+from gradscope.numeric.forward import rnn_steps
+from gradscope.numeric.graded import (
+    _exp_nonpositive,
+    _householder,
+    _log2_growth,
+    _qr_rows_sorted,
+    _rounds,
+    _scipy_gemm,
+    _scipy_triu_matmul,
+    _triu_matmul,
+    graded_log_singular_values,
+    graded_product,
+)
+from gradscope.numeric.steps import RNNSteps, Steps
+
+
+@pytest.mark.parametrize("shape", [(40, 40), (40, 25), (25, 40), (7, 1)])
+def test_reflectors_apply_the_same_q_as_the_explicit_factorisation(shape):
+    """Hypothesis: ``M @ Q`` through the reflectors (ormqr) is M times numpy's explicit Q."""
+    rng = np.random.default_rng(1)
+    B = rng.standard_normal(shape) * np.logspace(0, -12, shape[0])[:, None]
+    B[3] = 0.0  # an exactly zero row is left out of the factorisation
+    Q, R = _qr_rows_sorted(B.copy())
+    reflectors, R2 = _householder(B.copy())
+    assert reflectors.shape == Q.shape
+    np.testing.assert_allclose(R2, R, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(reflectors.matrix(), Q, rtol=0, atol=1e-14)
+    M = rng.standard_normal((9, shape[0]))
+    np.testing.assert_allclose(reflectors.left_multiply(M), M @ Q, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(Q @ R, B, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("order_a", ["C", "F"])
+@pytest.mark.parametrize("order_b", ["C", "F"])
+def test_scipy_gemm_is_the_matrix_product_in_every_layout(order_a, order_b):
+    rng = np.random.default_rng(2)
+    A = np.asarray(rng.standard_normal((13, 7)), order=order_a)
+    B = np.asarray(rng.standard_normal((7, 11)), order=order_b)
+    np.testing.assert_allclose(_scipy_gemm(A, B), A @ B, rtol=1e-14, atol=1e-14)
+    view = rng.standard_normal((20, 20))[2:15, 3:10]  # neither C- nor Fortran-contiguous
+    np.testing.assert_allclose(_scipy_gemm(view, B), view @ B, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("K", [200, 150])
+def test_triangular_products_are_the_matrix_product(K):
+    """Both kernels' ``C @ U`` (C upper trapezoidal, K × r) equal numpy's full product."""
+    rng = np.random.default_rng(3)
+    C = np.triu(rng.standard_normal((K, 200)))
+    U = np.triu(rng.standard_normal((200, 230)))
+    for product in (_triu_matmul, _scipy_triu_matmul):
+        np.testing.assert_allclose(product(C, U), C @ U, rtol=0, atol=1e-12)
+
+
+@given(
+    n=st.integers(1, 12),
+    r=st.integers(1, 12),
+    low=st.floats(-30.0, 0.0),
+    span=st.floats(0.0, 30.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_growth_bounds_hold_for_every_block(n, r, low, span, seed):
+    """Hypothesis: log2(max|D W V| / max|V|) lies within the bounds _log2_growth gives."""
+    r = min(r, n)
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((n, n)) @ np.diag(np.logspace(0, -rng.uniform(0, 6), n))
+    d = 2.0 ** rng.uniform(low, low + span, n)
+    V = rng.standard_normal((n, r)) * 10.0 ** rng.uniform(-5, 5, (n, r))
+    lo, hi = _log2_growth(W, d.min(), d.max())
+    ratio = math.log2(np.abs(d[:, None] * (W @ V)).max() / np.abs(V).max())
+    assert lo - 1e-9 <= ratio <= hi + 1e-9
+
+
+def test_growth_bounds_with_a_zero_scale_are_minus_infinity():
+    lo, hi = _log2_growth(np.eye(3), 0.0, 1.0)
+    assert lo == -math.inf and hi == pytest.approx(0.0)
+
+
+def test_exp_nonpositive_is_exp_of_the_clipped_argument_and_exactly_zero_far_below():
+    X = np.array([[-800.0, -700.5, -699.0], [-1.0, 0.0, 3.0]])
+    expected = np.array([[0.0, 0.0, math.exp(-699.0)], [math.exp(-1.0), 1.0, 1.0]])
+    _exp_nonpositive(X)
+    np.testing.assert_array_equal(X, expected)
+
+
+@given(st.integers(2, 40), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
+def test_rounds_cover_every_active_pair_once_with_disjoint_pairs(r, density, seed):
+    rng = np.random.default_rng(seed)
+    active = rng.random((r, r)) < density
+    active |= active.T
+    np.fill_diagonal(active, False)
+    seen = []
+    for i, j in _rounds(active):
+        assert np.all(i < j)
+        members = np.concatenate([i, j])
+        assert members.size == np.unique(members).size  # disjoint within a round
+        seen += list(zip(i.tolist(), j.tolist(), strict=True))
+    expected = {(a, b) for a, b in zip(*np.nonzero(np.triu(active, 1)), strict=True)}
+    assert len(seen) == len(set(seen)) and set(seen) == expected
+
+
+class _OnlyApply(Steps):
+    """The same Jacobians, known only through ``apply`` (the numpy kernels' path)."""
+
+    def __init__(self, steps: RNNSteps) -> None:
+        self._steps = steps
+
+    @property
+    def n(self) -> int:
+        return self._steps.n
+
+    @property
+    def T(self) -> int:
+        return int(self._steps.T)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return ()
+
+    def matrix(self, t: int) -> np.ndarray:
+        return self._steps.matrix(t)
+
+    def apply(self, t: int, V: np.ndarray) -> np.ndarray:
+        return self._steps.apply(t, V)
+
+
+def test_scipy_and_numpy_kernels_give_the_same_spectrum():
+    """Hypothesis: the scipy loop (blocks, reflectors) and the numpy loop (a QR after
+    every step) agree on a tanh spectrum spanning about 150 decades."""
+    rng = np.random.default_rng(4)
+    n, T = 24, 120
+    rnn = RNN(
+        W_hh=1.2 * rng.standard_normal((n, n)) / math.sqrt(n), W_xh=rng.standard_normal((n, 3))
+    )
+    steps = rnn_steps(rnn, rng.standard_normal((T, 3)))
+    fast = graded_product(steps, 0, T)
+    plain = graded_product(_OnlyApply(steps), 0, T)
+    assert fast.qr_count < plain.qr_count == T
+    assert fast.U is not None and plain.U is not None
+    a = graded_log_singular_values(fast.log_scales, fast.U)[0] / math.log(10.0)
+    b = graded_log_singular_values(plain.log_scales, plain.U)[0] / math.log(10.0)
+    assert b[0] - b[-1] > 100
+    np.testing.assert_allclose(a, b, rtol=1e-11, atol=0)
