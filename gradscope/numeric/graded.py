@@ -323,16 +323,11 @@ def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float]:
 
 
 @lru_cache(maxsize=16)
-def _upper_mask(rows: int, cols: int) -> FloatArray:
-    """1.0 on and above the diagonal of a ``rows × cols`` matrix, 0.0 below (read-only)."""
-    mask = np.triu(np.ones((rows, cols)))
+def _strictly_lower(rows: int, cols: int) -> NDArray[np.bool_]:
+    """True below the diagonal of a ``rows × cols`` matrix (read-only)."""
+    mask = np.tri(rows, cols, -1, dtype=bool)
     mask.flags.writeable = False
     return mask
-
-
-def _upper(A: FloatArray) -> FloatArray:
-    """``np.triu(A)`` for finite ``A``, in one pass."""
-    return A * _upper_mask(*A.shape)
 
 
 @lru_cache(maxsize=1)
@@ -402,8 +397,10 @@ def _householder(B: FloatArray) -> tuple[_Reflectors, FloatArray]:
     Sorted rows make Householder QR row-wise backward stable (Cox & Higham 1998),
     and exactly zero rows are left out, so an exact rank loss gives an exactly
     smaller ``R``. Returns ``Q`` as reflectors (n × K) and ``R`` (K × r),
-    K = min(nonzero rows, r). Reflector entries below ``2**-200`` (they are at
-    most 1) are flushed, which moves ``Q`` by far less than the rounding error.
+    K = min(nonzero rows, r), whose entries below the diagonal are not zeroed:
+    they hold the reflectors (callers read the upper trapezoid only; saves a
+    pass). Reflector entries below ``2**-200`` (they are at most 1) are flushed,
+    which moves ``Q`` by far less than the rounding error.
     """
     lapack = _scipy_linalg().lapack
 
@@ -417,8 +414,9 @@ def _householder(B: FloatArray) -> tuple[_Reflectors, FloatArray]:
     qr, tau, _, info = lapack.dgeqrf(A, lwork=_lwork(m, r), overwrite_a=1)
     if info != 0:
         raise NumericalError(f"LAPACK dgeqrf failed (info = {info})")
-    R = _upper(qr[: tau.size])
-    _zero_below(qr, _NEGLIGIBLE)  # R is copied out: only the reflectors are left to use
+    R = qr[: tau.size].copy()
+    below = _strictly_lower(*qr.shape)
+    np.copyto(qr, 0.0, where=(np.abs(qr) < _NEGLIGIBLE) & below)
     return _Reflectors(qr, tau, order, B.shape[0]), R
 
 
@@ -506,9 +504,12 @@ _NUMPY = _Kernels(np.matmul, _triu_matmul, _qr_rows_sorted, _numpy_svdvals)
 _SCIPY = _Kernels(_scipy_gemm, _scipy_triu_matmul, _householder, _scipy_svdvals)
 
 
-def _exp_nonpositive(X: FloatArray) -> None:
-    """``X <- exp(min(X, 0))`` in place, exactly 0 where ``X < -700`` (no subnormal, fast)."""
+def _exp_nonpositive(X: FloatArray, zero: NDArray[np.bool_] | None = None) -> None:
+    """``X <- exp(min(X, 0))`` in place, exactly 0 where ``X < -700`` (no subnormal,
+    fast) and where ``zero`` is true."""
     tiny = X < _EXP_FLOOR
+    if zero is not None:
+        tiny |= zero
     np.clip(X, _EXP_FLOOR, 0.0, out=X)
     np.exp(X, out=X)
     np.copyto(X, 0.0, where=tiny)
@@ -524,8 +525,8 @@ def _fold(
     r"""``diag(e^ℓ') U' = e^β R diag(e^ℓ) U`` with unit rows in ``U'``.
 
     Entry (i, k) of ``R`` is scaled by :math:`e^{\ell_k - g_i}` with
-    :math:`g_i = \max_{k \ge i} \ell_k`, so no factor exceeds 1 (``R`` is upper
-    trapezoidal; the exponent is capped at 0 in its zero part). Each row is then
+    :math:`g_i = \max_{k \ge i} \ell_k`, so no factor exceeds 1; only the upper
+    trapezoid of ``R`` is read (below it, the factor is 0). Each row is then
     divided by its largest coefficient and coefficients below ``2**-200`` of it
     are dropped. A factor below :math:`e^{-700}` (1e-304) is taken as 0: it
     could only matter beside a row peak ``2**-200`` times smaller, and numpy's
@@ -535,7 +536,7 @@ def _fold(
     g = np.maximum.accumulate(ell[::-1])[::-1][:K]
     live = np.isfinite(g)
     C = np.subtract(ell, np.where(live, g, 0.0)[:, None])
-    _exp_nonpositive(C)
+    _exp_nonpositive(C, _strictly_lower(*C.shape))  # R's upper trapezoid only
     C *= R
     peak = np.maximum(C.max(axis=1), -C.min(axis=1)) if C.size else np.zeros(K)
     live &= peak > 0.0
@@ -632,7 +633,7 @@ def graded_product(
         if U is not None:
             ell, U = _fold(R, beta, ell, U, kernels.triu_matmul)
         if k >= 2 and 0.0 < budget < math.inf and (measured < 4 or qr_count % 64 == 0):
-            sv = kernels.svdvals(R)
+            sv = kernels.svdvals(np.triu(R))
             if sv.size and sv[-1] > 0.0:
                 ratios.append(math.log(sv[0] / sv[-1]) / budget)
                 alpha, measured = max(ratios), measured + 1

@@ -13,6 +13,7 @@ from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
 from gradscope.numeric.graded import (
     _exp_nonpositive,
+    _fold,
     _householder,
     _log2_growth,
     _qr_rows_sorted,
@@ -35,11 +36,22 @@ def test_reflectors_apply_the_same_q_as_the_explicit_factorisation(shape):
     Q, R = _qr_rows_sorted(B.copy())
     reflectors, R2 = _householder(B.copy())
     assert reflectors.shape == Q.shape
-    np.testing.assert_allclose(R2, R, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(np.triu(R2), R, rtol=0, atol=1e-14)  # below: reflectors
     np.testing.assert_allclose(reflectors.matrix(), Q, rtol=0, atol=1e-14)
     M = rng.standard_normal((9, shape[0]))
     np.testing.assert_allclose(reflectors.left_multiply(M), M @ Q, rtol=0, atol=1e-13)
     np.testing.assert_allclose(Q @ R, B, rtol=0, atol=1e-14)
+
+
+def test_fold_reads_only_the_upper_trapezoid_of_r():
+    """Hypothesis: what lies below R's diagonal (the reflectors) changes nothing."""
+    rng = np.random.default_rng(5)
+    R = rng.standard_normal((30, 30))
+    ell = np.sort(rng.uniform(-900.0, 0.0, 30))[::-1]
+    U = np.triu(rng.standard_normal((30, 30)))
+    U /= np.linalg.norm(U, axis=1)[:, None]
+    for a, b in zip(_fold(R, 0.5, ell, U), _fold(np.triu(R), 0.5, ell, U), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("order_a", ["C", "F"])
