@@ -415,9 +415,11 @@ def _householder(B: FloatArray) -> tuple[_Reflectors, FloatArray]:
     qr, tau, _, info = lapack.dgeqrf(A, lwork=_lwork(m, r), overwrite_a=1)
     if info != 0:
         raise NumericalError(f"LAPACK dgeqrf failed (info = {info})")
-    R = qr[: tau.size].copy()
-    below = _strictly_lower(*qr.shape)
-    np.copyto(qr, 0.0, where=(np.abs(qr) < _NEGLIGIBLE) & below)
+    R = qr[: tau.size]
+    size = np.abs(qr)
+    if float(size.min()) < _NEGLIGIBLE:  # rare: only then a copy and a second pass
+        R = R.copy()
+        np.copyto(qr, 0.0, where=(size < _NEGLIGIBLE) & _strictly_lower(*qr.shape))
     return _Reflectors(qr, tau, order, B.shape[0]), R
 
 
@@ -445,13 +447,20 @@ def _scipy_gemm(A: FloatArray, B: FloatArray) -> FloatArray:
 
 
 def _scipy_triu_matmul(C: FloatArray, U: FloatArray) -> FloatArray:
-    """``C @ U`` for upper triangular ``C`` by scipy's ``dtrmm`` (trapezoidal ``C``: ``dgemm``)."""
+    """``C @ U`` reading only the upper trapezoid of ``C``, by scipy's ``dtrmm``.
+
+    Computed as :math:`(C U)^\top = U^\top C^\top` on transposed views, so a C- or
+    Fortran-ordered ``C`` and a C-ordered ``U`` are not copied; a trapezoidal
+    ``C`` (K < r) goes to ``dgemm``.
+    """
     blas = _scipy_linalg().blas
 
-    if C.shape[0] != C.shape[1] or not (C.flags.c_contiguous and U.flags.c_contiguous):
+    if C.shape[0] != C.shape[1] or not U.flags.c_contiguous:
         return _scipy_gemm(np.triu(C), U)
-    # (C U)^T = U^T C^T with C^T lower triangular; both transposes are Fortran-ordered views.
-    out: FloatArray = blas.dtrmm(1.0, C.T, U.T, side=1, lower=1).T
+    if C.flags.c_contiguous:  # C^T is a Fortran-ordered lower triangle
+        out: FloatArray = blas.dtrmm(1.0, C.T, U.T, side=1, lower=1).T
+    else:  # C itself is Fortran-ordered (or copied so): op(C) = C^T
+        out = blas.dtrmm(1.0, C, U.T, side=1, lower=0, trans_a=1).T
     return out
 
 
@@ -581,7 +590,7 @@ class _Group:
             P = np.triu(R)
         else:
             P = kernels.triu_matmul(R, self.R)
-        peak = float(np.abs(P).max()) if P.size else 0.0
+        peak = max(float(P.max()), -float(P.min())) if P.size else 0.0
         e = math.frexp(peak)[1] if peak > 0.0 else 0
         self.R = np.ldexp(P, -e) if e else P
         self.log_scale += beta + e * LN2

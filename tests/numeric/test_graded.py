@@ -67,12 +67,15 @@ def test_scipy_gemm_is_the_matrix_product_in_every_layout(order_a, order_b):
 
 @pytest.mark.parametrize("K", [200, 150])
 def test_triangular_products_are_the_matrix_product(K):
-    """Both kernels' ``C @ U`` (C upper trapezoidal, K × r) equal numpy's full product."""
+    """Both kernels' ``C @ U`` (C upper trapezoidal, K × r) equal numpy's full product;
+    scipy's reads only C's upper trapezoid, in either memory order."""
     rng = np.random.default_rng(3)
-    C = np.triu(rng.standard_normal((K, 200)))
+    raw = rng.standard_normal((K, 200))
+    C = np.triu(raw)
     U = np.triu(rng.standard_normal((200, 230)))
-    for product in (_triu_matmul, _scipy_triu_matmul):
-        np.testing.assert_allclose(product(C, U), C @ U, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(_triu_matmul(C, U), C @ U, rtol=0, atol=1e-12)
+    for operand in (raw, np.asfortranarray(raw), C):
+        np.testing.assert_allclose(_scipy_triu_matmul(operand, U), C @ U, rtol=0, atol=1e-12)
 
 
 @given(
