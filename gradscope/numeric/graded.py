@@ -8,7 +8,8 @@ nothing under- or overflows however many decades the spectrum spans. A *block*
 of k steps is applied to ``Q``, :math:`B = J_{t+k} \cdots J_{t+1} Q`, factorised
 by Householder QR with its rows sorted, :math:`B = Q' R`, and ``R`` is folded
 into :math:`\operatorname{diag}(e^{\ell}) U` (the discrete QR method; Stewart,
-*ETNA* 3, 1995).
+*ETNA* 3, 1995) — consecutive ``R`` are first multiplied together, and folded
+once per group (:class:`_Group`).
 
 **Block length.** In exact arithmetic a block's ``R`` is the product of its k
 one-step factors, so k only trades speed for rounding: small singular values
