@@ -303,7 +303,7 @@ def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float]:
     """Keep the block's largest entry in ``[2**-100, 2**100]`` and flush its negligible ones.
 
     The scale goes to ``beta`` (natural log); entries below ``2**-800`` times the
-    largest are set to 0, so no subnormal number reaches BLAS.
+    largest are set to 0, so no subnormal number reaches the QR that follows.
     """
     size = np.abs(B)
     peak = float(size.max()) if B.size else 0.0

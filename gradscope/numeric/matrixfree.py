@@ -422,6 +422,11 @@ def _graded_svd(
     Y : (b, r) ndarray
         Right singular vectors (columns).
     sweeps : int
+
+    Raises
+    ------
+    NumericalError
+        If one-sided Jacobi has not converged after ``_MAX_SWEEPS`` sweeps.
     """
     K, b = U.shape
     live = np.flatnonzero(np.isfinite(log_scales))
