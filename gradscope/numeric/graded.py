@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, NamedTuple
@@ -115,6 +115,9 @@ class GradedProduct:
         Factors ``end - start``, and those after the warm-up.
     qr_count, longest_block : int
         QR factorisations, and the most factors between two of them.
+    marked : tuple of (int, ndarray, ndarray)
+        ``(t, ℓ, U)`` of the product :math:`J_t \cdots J_{start+1}` at each of the
+        steps ``marks`` asked for, in order (empty when none were).
     """
 
     log_scales: FloatArray
@@ -124,6 +127,7 @@ class GradedProduct:
     averaged_steps: int
     qr_count: int
     longest_block: int
+    marked: tuple[tuple[int, FloatArray, FloatArray], ...] = ()
 
 
 # --- the factors, with a bound on the log-condition of each ---------------------
@@ -631,6 +635,7 @@ def graded_product(
     warmup: int = 0,
     cond_limit: float = COND_LIMIT,
     max_block: int = MAX_BLOCK,
+    marks: Collection[int] = (),
 ) -> GradedProduct:
     r"""Run the discrete QR method over :math:`J_{start+1}, \dots, J_{end}`.
 
@@ -649,6 +654,10 @@ def graded_product(
         Bound on the predicted condition number of one block.
     max_block : int
         Most factors in one block.
+    marks : collection of int
+        Steps t (``start < t <= end``) at which to keep a copy of the graded
+        factor of :math:`J_t \cdots J_{start+1}` in ``marked`` (needs
+        ``accumulate``): one pass gives the spectra of every leading product.
 
     Returns
     -------
@@ -664,6 +673,8 @@ def graded_product(
     n = steps.n
     log_limit = math.log(cond_limit)
     boundary = start + warmup
+    if marks and (not accumulate or min(marks) <= start or (end is not None and max(marks) > end)):
+        raise ConfigError(f"marks must lie in start < t <= end and need accumulate, got {marks}")
     kernels = _NUMPY if _opaque(steps) else _SCIPY
     B: FloatArray | _Reflectors = np.eye(n)
     beta = 0.0
@@ -698,12 +709,32 @@ def graded_product(
         qr_count, longest = qr_count + 1, max(longest, k)
         B, beta, k, budget = Q, 0.0, 0, 0.0
 
+    marked: list[tuple[int, FloatArray, FloatArray]] = []
+    pending_marks = set(marks)
+
+    def mark() -> None:  # the product so far, folded: a copy of diag(e^ℓ) U
+        nonlocal ell, U
+        assert U is not None
+        if group.R is not None:
+            ell, U = group.fold_into(ell, U, kernels)
+        marked.append((t, ell.copy(), U.copy()))
+        pending_marks.discard(t)
+
     rank_drop = False  # did the last factor have fewer nonzero rows than B has columns?
     drift = (0.0, 0.0)  # bounds on how far the block's peak moved since it was tidied (log2)
     for apply, c, last, live, growth in _factors(steps, start, end):
         at_boundary = t == boundary and t_last == t
-        if k and (alpha * (budget + c) > log_limit or k >= max_block or at_boundary or rank_drop):
+        at_mark = t in pending_marks and t_last == t
+        if k and (
+            alpha * (budget + c) > log_limit
+            or k >= max_block
+            or at_boundary
+            or at_mark
+            or rank_drop
+        ):
             factorise()
+        if at_mark:
+            mark()
         rank_drop = live < B.shape[1]
         t_last = t + 1
         if last:
@@ -722,6 +753,8 @@ def graded_product(
         factorise()
     if U is not None and group.R is not None:
         ell, U = group.fold_into(ell, U, kernels)
+    if t in pending_marks:
+        mark()
     if t == start:
         raise ConfigError(f"no Jacobians after start={start}: the product has no factors")
     if warmup >= t - start:
@@ -736,6 +769,7 @@ def graded_product(
         averaged_steps=t - start - warmup,
         qr_count=qr_count,
         longest_block=longest,
+        marked=tuple(marked),
     )
 
 

@@ -243,9 +243,13 @@ def spectrum_over_time(
         descending, exact in log10.
     """
     from gradscope.numeric.forward import rnn_steps
-    from gradscope.numeric.spectrum import log10_singular_values
+    from gradscope.numeric.graded import graded_log_singular_values, graded_product
 
     steps = rnn_steps(rnn, inputs, h0)
     ts = np.unique(np.linspace(1, steps.T, min(points, steps.T)).round().astype(int))
-    values = np.stack([log10_singular_values(steps, end=int(t)) for t in ts])
+    # One pass over the steps, keeping the graded factor at every t (not one pass per t).
+    product = graded_product(steps, 0, steps.T, marks=ts.tolist())
+    values = np.stack(
+        [graded_log_singular_values(ell, U)[0] / math.log(10.0) for _, ell, U in product.marked]
+    )
     return ts, values

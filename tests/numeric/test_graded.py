@@ -190,3 +190,39 @@ def test_grouped_r_factors_give_the_spectrum_of_one_fold_per_qr(monkeypatch):
     alone = spectrum()
     assert alone[0] - alone[-1] > 1000
     np.testing.assert_allclose(grouped, alone, rtol=1e-12, atol=0)
+
+
+def test_marks_give_the_spectrum_of_every_leading_product():
+    """Hypothesis: one pass with ``marks`` keeps, at each t, the graded factor of
+    J_t ⋯ J_1: its singular values are those of a separate product ending at t, to
+    the method's accuracy (the two close their blocks at other steps)."""
+    from gradscope.numeric.spectrum import log10_singular_values
+    from gradscope.numeric.spectrum_report import spectrum_over_time
+
+    rng = np.random.default_rng(7)
+    n, T = 20, 240
+    rnn = RNN(
+        W_hh=1.3 * rng.standard_normal((n, n)) / math.sqrt(n), W_xh=rng.standard_normal((n, 2))
+    )
+    x = rng.standard_normal((T, 2))
+    ts, values = spectrum_over_time(rnn, x, points=9)
+    assert ts.tolist() == [1, 31, 61, 91, 120, 150, 180, 210, 240]
+    steps = rnn_steps(rnn, x)
+    for t, row in zip(ts, values, strict=True):
+        separate = log10_singular_values(steps, end=int(t))
+        np.testing.assert_allclose(row, separate, rtol=1e-9, atol=1e-12)
+    assert values[-1][0] - values[-1][-1] > 400  # the spectrum spans hundreds of decades
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"marks": [0]}, {"marks": [241]}, {"marks": [5], "accumulate": False}]
+)
+def test_marks_outside_the_window_are_refused(kwargs):
+    from gradscope.errors import ConfigError
+
+    rng = np.random.default_rng(8)
+    steps = rnn_steps(
+        RNN(W_hh=rng.standard_normal((3, 3)), W_xh=np.ones((3, 1))), np.ones((240, 1))
+    )
+    with pytest.raises(ConfigError, match="marks"):
+        graded_product(steps, 0, 240, **kwargs)
