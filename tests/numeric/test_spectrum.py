@@ -16,7 +16,6 @@ import mpmath as mp
 import numpy as np
 import pytest
 from scipy.special import polygamma, psi
-from threadpoolctl import threadpool_limits
 
 from gradscope.errors import ConfigError
 from gradscope.model import RNN
@@ -28,40 +27,19 @@ from gradscope.numeric.spectrum import (
     log10_singular_values,
     lyapunov_exponents,
 )
+from tests.numeric import assert_log10_close as _assert_log10_close
+from tests.numeric import exact_product, exact_rank, non_normal_W
+
+
+def assert_log10_close(ours: np.ndarray, ref: np.ndarray, rel: float = 1e-8) -> None:
+    """The spec's criterion: relative 1e-8 in log10 (plus the floor near σ = 1)."""
+    _assert_log10_close(ours, ref, rel)
+
 
 LOG10_2 = math.log10(2.0)
-# Absolute floor of the log10 tolerance, for values near log10 σ = 0: 1e-11 in
-# log10 is a relative 2.3e-11 in σ, a hundred times the ~T ε ≈ 1e-13 that the
-# rounding of a few hundred float64 factors already puts on any method.
-FLOOR = 1e-11
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """n = 256 products run 20× slower with two BLAS threads on a busy 2-core machine."""
-    with threadpool_limits(1):
-        yield
 
 
 # --- references ------------------------------------------------------------------
-
-
-def exact_product(J: np.ndarray) -> tuple[np.ndarray, int]:
-    """``J[-1] @ ... @ J[0]`` exactly: an integer matrix (Python ints) times ``2**E``."""
-    n = J.shape[-1]
-    P = np.eye(n, dtype=np.int64).astype(object)
-    E = 0
-    for M in J:
-        mant, ex = np.frexp(M)
-        ints = np.ldexp(mant, 53).astype(np.int64)  # M = ints * 2**(ex - 53), exactly
-        ex = ex - 53
-        low = int(ex[ints != 0].min()) if np.any(ints) else 0
-        N = np.empty(M.shape, dtype=object)
-        for idx in np.ndindex(M.shape):
-            N[idx] = int(ints[idx]) << int(ex[idx] - low) if ints[idx] else 0
-        P = N.dot(P)
-        E += low
-    return P, E
 
 
 def mp_log10_singular_values(J: np.ndarray, dps: int) -> np.ndarray:
@@ -91,45 +69,7 @@ def reference_log10(J: np.ndarray) -> np.ndarray:
     return ref
 
 
-def exact_rank(P: np.ndarray) -> int:
-    """Rank of an integer matrix (fraction-free Gaussian elimination)."""
-    A = [list(row) for row in P]
-    rows, cols = len(A), len(A[0])
-    rank, prev = 0, 1
-    for c in range(cols):
-        pivot = next((r for r in range(rank, rows) if A[r][c] != 0), None)
-        if pivot is None:
-            continue
-        A[rank], A[pivot] = A[pivot], A[rank]
-        for r in range(rank + 1, rows):
-            for k in range(c + 1, cols):
-                A[r][k] = (A[r][k] * A[rank][c] - A[rank][k] * A[r][c]) // prev
-            A[r][c] = 0
-        prev = A[rank][c]
-        rank += 1
-    return rank
-
-
-def assert_log10_close(ours: np.ndarray, ref: np.ndarray, rel: float = 1e-8) -> None:
-    """|log10 σ − ref| <= rel·|ref| + FLOOR for every σ (the spec's criterion)."""
-    err = np.abs(ours - ref)
-    bound = rel * np.abs(ref) + FLOOR
-    worst = int(np.argmax(err / bound))
-    assert np.all(err <= bound), (
-        f"σ_{worst + 1}: log10 {ours[worst]!r} vs reference {ref[worst]!r} "
-        f"(error {err[worst]:.3g} > {bound[worst]:.3g})"
-    )
-
-
 # --- test systems ----------------------------------------------------------------
-
-
-def non_normal_W(n: int, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
-    """``scale · Q (D + N) Qᵀ``: eigenvalues D in (−0.9, 0.9), strong upper part N."""
-    inner = np.triu(rng.standard_normal((n, n)) * 3.0 / math.sqrt(n), 1)
-    inner += np.diag(rng.uniform(-0.9, 0.9, n))
-    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    return scale * (Q @ inner @ Q.T)
 
 
 def rnn_run(
