@@ -9,8 +9,10 @@ x_t ~ N(0, 1), W_xh ~ N(0, 1/m), b = 0, h_0 = 0, tanh:
 (b) Haar orthogonal W scaled to ‖W‖₂ = 0.9.
 
 Weights and inputs come from ``gradscope.init`` (``random_rnn``/``random_inputs``,
-seed 0), or, if that module is missing, from the same construction done locally
-(same distributions, other random draws).
+seed 0).
+
+Last, for information: ``spectrum_over_time`` (the spectra of every leading
+product J_t ⋯ J_1 at about 20 points, in one pass) against one product per point.
 
 *naive* multiplies the float64 Jacobians (renormalising by a power of two every
 8 steps, so the product stays in range) and calls ``numpy.linalg.svd``: it resolves the
@@ -63,32 +65,18 @@ LN10 = math.log(10.0)
 FAST_LIMIT = 1e12  # shown beside the default (COND_LIMIT) to show the trade-off
 
 
-def _local_rnn(case: str, n: int, m: int, seed: int) -> RNN:
-    """The same construction without gradscope.init (seeded numpy Generator, other draws)."""
-    rng = np.random.default_rng(seed)
-    if case == "a":
-        W = rng.standard_normal((n, n)) / math.sqrt(n)
-        W /= np.max(np.abs(np.linalg.eigvals(W)))  # spectral radius 1
-    else:
-        q, r = np.linalg.qr(rng.standard_normal((n, n)))
-        W = 0.9 * q * np.sign(np.diag(r))  # Haar (sign fix), ‖W‖₂ = 0.9
-    return RNN(W_hh=W, W_xh=rng.standard_normal((n, m)) / math.sqrt(m))
+def case_run(case: str, n: int, T: int, m: int = 4, seed: int = 0) -> tuple[RNN, np.ndarray]:
+    """The case's RNN (``gradscope.init``) and its inputs."""
+    from gradscope.init import random_inputs, random_rnn
+
+    family, scale = ("gaussian", {"radius": 1.0}) if case == "a" else ("orthogonal", {"norm": 0.9})
+    rnn = random_rnn(family, n, input_size=m, seed=seed, **scale)  # type: ignore[arg-type]
+    return rnn, random_inputs(T, m, seed=seed)
 
 
 def case_steps(case: str, n: int, T: int, m: int = 4, seed: int = 0) -> tuple[RNNSteps, str]:
     """The run's Jacobians, and where its weights came from."""
-    try:
-        from gradscope.init import random_inputs, random_rnn
-    except ImportError:  # gradscope.init not written yet
-        rnn, source = _local_rnn(case, n, m, seed), "local construction"
-        inputs = np.random.default_rng([seed, 1]).standard_normal((T, m))
-    else:
-        family, scale = (
-            ("gaussian", {"radius": 1.0}) if case == "a" else ("orthogonal", {"norm": 0.9})
-        )
-        rnn = random_rnn(family, n, input_size=m, seed=seed, **scale)  # type: ignore[arg-type]
-        inputs, source = random_inputs(T, m, seed=seed), "gradscope.init"
-    return rnn_steps(rnn, inputs), source
+    return rnn_steps(*case_run(case, n, T, m, seed)), "gradscope.init"
 
 
 def naive_log10(steps: RNNSteps) -> np.ndarray:
@@ -167,6 +155,27 @@ def best_time(fn: Callable[[], np.ndarray], repeat: int) -> tuple[float, np.ndar
     return best, out
 
 
+def over_time(n: int, T: int, points: int) -> None:
+    """``spectrum_over_time`` (one pass, the graded factor kept at each t) against one
+    product per point, on case (b)'s weights (no target; shown for ``--plot``)."""
+    from gradscope.numeric.spectrum_report import spectrum_over_time
+
+    rnn, x = case_run("b", n, T)
+    steps = rnn_steps(rnn, x)
+    start = time.perf_counter()
+    ts, values = spectrum_over_time(rnn, x, points=points)
+    t_pass = time.perf_counter() - start
+    start = time.perf_counter()
+    separate = np.stack([log10_singular_values(steps, end=int(t)) for t in ts])
+    t_each = time.perf_counter() - start
+    worst = float(np.max(np.abs(values - separate) / np.abs(separate)))
+    print(
+        f"spectrum over time, case (b) at n = {n}, T = {T}, {len(ts)} points: one pass "
+        f"{t_pass:.2f} s, one product per point {t_each:.2f} s ({t_each / t_pass:.1f}x); "
+        f"largest difference {worst:.1e} of |log10 σ|\n"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds; no targets")
@@ -232,6 +241,7 @@ def main() -> int:
                 )
             print()
             ok &= ratio <= targets[case]
+        over_time(*((24, 60, 6) if args.smoke else (128, 500, 20)))
     if args.smoke:
         return 0
     print("all targets met" if ok else "a target was NOT met (see the ratios above)")
