@@ -81,11 +81,11 @@ from gradscope.numeric.graded import (
     _jacobi,
     _jacobi_start,
     _log_cond,
-    _qr_rows_sorted,
     _row_scaled_factors,
     _tidy,
     graded_log_singular_values,
 )
+from gradscope.numeric.kernels import _qr_rows_sorted
 from gradscope.numeric.steps import (
     ArraySteps,
     ConstantSteps,

@@ -1,4 +1,4 @@
-"""The kernels of the graded product (gradscope.numeric.graded), each against a plain reference."""
+"""The graded product and its kernels (numeric.graded, numeric.kernels) against references."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ from gradscope.numeric.forward import rnn_steps
 from gradscope.numeric.graded import (
     _exp_nonpositive,
     _fold,
-    _householder,
     _log2_growth,
-    _qr_rows_sorted,
     _rounds,
+    graded_log_singular_values,
+    graded_product,
+)
+from gradscope.numeric.kernels import (
+    _householder,
+    _qr_rows_sorted,
     _scipy_gemm,
     _scipy_triu_matmul,
     _triu_matmul,
-    graded_log_singular_values,
-    graded_product,
 )
 from gradscope.numeric.steps import RNNSteps, Steps
 

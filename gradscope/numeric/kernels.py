@@ -1,0 +1,229 @@
+r"""The BLAS and LAPACK kernels of the graded product's block loop.
+
+numpy and scipy each bundle an OpenBLAS with its own thread pool, and on few
+cores two busy pools stall each other (DESIGN.md §5), so one hot loop uses one
+library throughout: :data:`_SCIPY` for an RNN's or explicit Jacobians, whose
+factors are matrices (``geqrf`` keeps ``Q`` as reflectors, the next block's first
+``W`` is multiplied into them by ``ormqr``, so ``Q`` is never formed, and
+triangular products go to ``trmm``), and :data:`_NUMPY` for Steps known only
+through ``apply`` (``numpy.linalg.qr`` with ``Q`` formed).
+
+Householder QR sorts the rows by decreasing size first (row-wise backward
+stability, Cox & Higham 1998) and leaves exactly zero rows out. Entries below
+``2**-200`` of their unit row or column (``_NEGLIGIBLE``) are flushed to 0, so no
+subnormal number reaches LAPACK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gradscope.errors import NumericalError
+
+__all__: list[str] = []  # internal to gradscope.numeric
+
+FloatArray = NDArray[np.float64]
+
+_NEGLIGIBLE = 2.0**-200  # entries below this times their unit row / column -> 0
+
+
+def _zero_below(X: FloatArray, threshold: FloatArray | float) -> None:
+    """Set the entries of ``X`` with ``|x| < threshold`` to zero, in place."""
+    np.copyto(X, 0.0, where=np.abs(X) < threshold)
+
+
+@lru_cache(maxsize=16)
+def _strictly_lower(rows: int, cols: int) -> NDArray[np.bool_]:
+    """True below the diagonal of a ``rows × cols`` matrix (read-only)."""
+    mask = np.tri(rows, cols, -1, dtype=bool)
+    mask.flags.writeable = False
+    return mask
+
+
+@lru_cache(maxsize=1)
+def _scipy_linalg() -> Any:
+    """``scipy.linalg``, imported on first use (0.25 s here: the CLI starts without it)."""
+    import scipy.linalg  # type: ignore[import-untyped]
+
+    return scipy.linalg
+
+
+def _lwork(*dims: int) -> int:
+    """A LAPACK workspace size that lets ``geqrf``/``orgqr``/``ormqr`` run blocked."""
+    return 64 * max(*dims, 1) + 4160
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Reflectors:
+    """``Q`` of a sorted-row Householder QR, kept as LAPACK's reflectors (``geqrf``).
+
+    ``Q`` (``rows`` × K) is zero outside the rows ``order``, and ``Q[order]`` is
+    the first K columns of the product of the reflectors in ``qr`` and ``tau``.
+    """
+
+    qr: FloatArray  # (len(order), r), Fortran order; the reflectors below the diagonal
+    tau: FloatArray  # (K,)
+    order: NDArray[np.intp]
+    rows: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows, self.tau.size
+
+    def matrix(self) -> FloatArray:
+        """``Q`` itself (``orgqr``), entries below ``2**-200`` flushed."""
+        lapack = _scipy_linalg().lapack
+
+        m, K = self.order.size, self.tau.size
+        if K == 0:
+            return np.zeros((self.rows, 0))
+        Qs, _, info = lapack.dorgqr(self.qr[:, :K], self.tau, lwork=_lwork(m, K))
+        if info != 0:
+            raise NumericalError(f"LAPACK dorgqr failed (info = {info})")
+        Q = np.zeros((self.rows, K))
+        Q[self.order] = Qs
+        _zero_below(Q, _NEGLIGIBLE)
+        return Q
+
+    def left_multiply(self, M: FloatArray) -> FloatArray:
+        """``M @ Q`` by applying the reflectors to ``M``'s columns (``ormqr``)."""
+        lapack = _scipy_linalg().lapack
+
+        K = self.tau.size
+        if K == 0:
+            return np.zeros((M.shape[0], 0))
+        C = M.T[self.order].T  # M[:, order] in Fortran order, LAPACK's own layout
+        out, _, info = lapack.dormqr(
+            "R", "N", self.qr[:, :K], self.tau, C, _lwork(*C.shape), overwrite_c=1
+        )
+        if info != 0:
+            raise NumericalError(f"LAPACK dormqr failed (info = {info})")
+        return np.asarray(out[:, :K])
+
+
+def _householder(B: FloatArray) -> tuple[_Reflectors, FloatArray]:
+    """Householder QR of ``B`` (n × r) with its rows sorted by decreasing size.
+
+    Sorted rows make Householder QR row-wise backward stable (Cox & Higham 1998),
+    and exactly zero rows are left out, so an exact rank loss gives an exactly
+    smaller ``R``. Returns ``Q`` as reflectors (n × K) and ``R`` (K × r),
+    K = min(nonzero rows, r), whose entries below the diagonal are not zeroed:
+    they hold the reflectors (callers read the upper trapezoid only; saves a
+    pass). Reflector entries below ``2**-200`` (they are at most 1) are flushed,
+    which moves ``Q`` by far less than the rounding error.
+    """
+    lapack = _scipy_linalg().lapack
+
+    size = np.abs(B).max(axis=1)
+    nonzero = np.flatnonzero(size)
+    order = nonzero[np.argsort(-size[nonzero], kind="stable")]
+    A = B.T[:, order].T  # Fortran order, LAPACK's own layout
+    m, r = A.shape
+    if min(m, r) == 0:
+        return _Reflectors(A, np.zeros(0), order, B.shape[0]), np.zeros((0, r))
+    qr, tau, _, info = lapack.dgeqrf(A, lwork=_lwork(m, r), overwrite_a=1)
+    if info != 0:
+        raise NumericalError(f"LAPACK dgeqrf failed (info = {info})")
+    R = qr[: tau.size]
+    size = np.abs(qr)
+    if float(size.min()) < _NEGLIGIBLE:  # rare: only then a copy and a second pass
+        R = R.copy()
+        np.copyto(qr, 0.0, where=(size < _NEGLIGIBLE) & _strictly_lower(*qr.shape))
+    return _Reflectors(qr, tau, order, B.shape[0]), R
+
+
+def _qr_rows_sorted(B: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`_householder` with numpy's LAPACK and ``Q`` formed: ``Q`` (n × K), ``R`` (K × r)."""
+    size = np.maximum(B.max(axis=1), -B.min(axis=1))
+    nonzero = np.flatnonzero(size)
+    order = nonzero[np.argsort(-size[nonzero], kind="stable")]
+    Qs, R = np.linalg.qr(B.T[:, order].T)  # Fortran order, LAPACK's own layout
+    Q = np.zeros((B.shape[0], Qs.shape[1]))
+    Q[order] = Qs
+    _zero_below(Q, _NEGLIGIBLE)
+    return Q, R
+
+
+def _scipy_gemm(A: FloatArray, B: FloatArray) -> FloatArray:
+    """``A @ B`` by scipy's BLAS ``dgemm``, without copying C- or Fortran-ordered operands."""
+    blas = _scipy_linalg().blas
+
+    # (A B)^T = B^T A^T, formed in Fortran order: its transpose is A B in C order.
+    bt, trans_b = (B.T, 0) if B.flags.c_contiguous else (B, 1)
+    at, trans_a = (A.T, 0) if A.flags.c_contiguous else (A, 1)
+    out: FloatArray = blas.dgemm(1.0, bt, at, trans_a=trans_b, trans_b=trans_a).T
+    return out
+
+
+def _scipy_triu_matmul(C: FloatArray, U: FloatArray) -> FloatArray:
+    """``C @ U`` reading only the upper trapezoid of ``C``, by scipy's ``dtrmm``.
+
+    Computed as :math:`(C U)^\top = U^\top C^\top` on transposed views, so a C- or
+    Fortran-ordered ``C`` and a C-ordered ``U`` are not copied; a trapezoidal
+    ``C`` (K < r) goes to ``dgemm``.
+    """
+    blas = _scipy_linalg().blas
+
+    if C.shape[0] != C.shape[1] or not U.flags.c_contiguous:
+        return _scipy_gemm(np.triu(C), U)
+    if C.flags.c_contiguous:  # C^T is a Fortran-ordered lower triangle
+        out: FloatArray = blas.dtrmm(1.0, C.T, U.T, side=1, lower=1).T
+    else:  # C itself is Fortran-ordered (or copied so): op(C) = C^T
+        out = blas.dtrmm(1.0, C, U.T, side=1, lower=0, trans_a=1).T
+    return out
+
+
+def _numpy_svdvals(A: FloatArray) -> FloatArray:
+    out: FloatArray = np.linalg.svd(A, compute_uv=False).astype(np.float64, copy=False)
+    return out
+
+
+def _scipy_svdvals(A: FloatArray) -> FloatArray:
+    out: FloatArray = _scipy_linalg().svdvals(A, check_finite=False)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Kernels:
+    """The BLAS and LAPACK of one hot loop: numpy's or scipy's, never both.
+
+    numpy and scipy each bundle an OpenBLAS with its own thread pool, and on
+    few cores two busy pools stall each other (DESIGN.md §5). scipy's LAPACK
+    lets the next block multiply into the QR's reflectors (``ormqr``), so the
+    loop over an RNN's or explicit Jacobians uses it throughout; Steps known
+    only through ``apply`` use numpy's.
+    """
+
+    matmul: Callable[[FloatArray, FloatArray], FloatArray]
+    triu_matmul: Callable[[FloatArray, FloatArray], FloatArray]  # C @ U, C upper trapezoidal
+    qr: Callable[[FloatArray], tuple[FloatArray | _Reflectors, FloatArray]]
+    svdvals: Callable[[FloatArray], FloatArray]
+
+
+def _triu_matmul(C: FloatArray, U: FloatArray) -> FloatArray:
+    """``C @ U`` for upper trapezoidal ``C`` (K × r) and ``U`` (r × n), skipping zero blocks.
+
+    Halves recursively while the blocks are large: about 3/4 of a full product's
+    work at n = 256 (the product is upper trapezoidal too).
+    """
+    K, r = C.shape
+    h = r // 2
+    if r < 96 or K <= h:
+        return C @ U
+    Y = np.empty((K, U.shape[1]))
+    Y[:h, :h] = _triu_matmul(C[:h, :h], U[:h, :h])
+    Y[:h, h:] = C[:h, :h] @ U[:h, h:]
+    Y[:h, h:] += C[:h, h:] @ U[h:, h:]
+    Y[h:, :h] = 0.0
+    Y[h:, h:] = _triu_matmul(C[h:, h:], U[h:, h:])
+    return Y
+
+
+_NUMPY = _Kernels(np.matmul, _triu_matmul, _qr_rows_sorted, _numpy_svdvals)
+_SCIPY = _Kernels(_scipy_gemm, _scipy_triu_matmul, _householder, _scipy_svdvals)
