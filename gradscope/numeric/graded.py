@@ -102,6 +102,7 @@ _BLOCK_RANGE = 100  # a block is rescaled by 2**-e when its largest entry leaves
 _EXP_FLOOR = -700.0  # exp below this is taken as 0 (numpy's exp is slow near underflow)
 _DRIFT = 300  # the block is tidied when its peak may have moved 2**±300 (and before a QR)
 _GROUP_SPAN = 150 * math.log(10.0)  # R factors are folded before their κ pass 1e150
+_ROW_FLOOR = 2.0**-700  # ... or before a row's largest entry falls below this of the largest
 _SPLIT = 500  # a step whose rows span more than 2**_SPLIT is split into factors
 _MAX_SWEEPS = 60
 
@@ -388,8 +389,10 @@ class _Group:
     consecutive ``R`` are multiplied in plain floating point and folded together.
     That is exact as long as the group's entries stay far inside float64's range:
     its largest entry is kept at 1 by powers of two, and it is folded before its
-    blocks' predicted condition numbers multiply past ``1e150`` (``_GROUP_SPAN``),
-    so its smallest meaningful entries stay far above underflow. (Measured here:
+    blocks' predicted condition numbers multiply past ``1e150`` (``_GROUP_SPAN``)
+    or a row's largest entry would fall below ``2**-700`` of the largest
+    (:meth:`push` checks, whatever the prediction said), so its smallest
+    meaningful entries stay far above underflow. (Measured here:
     groups change the spectra of ``benchmarks/bench_spectrum.py`` by 1e-12 of
     their error against a QR after every step, and save a fold per block.)
     """
@@ -401,17 +404,28 @@ class _Group:
         self.log_scale = 0.0
         self.span = 0.0  # Σ predicted log κ of the grouped blocks
 
-    def push(self, R: FloatArray, beta: float, span: float, kernels: _Kernels) -> None:
-        """Multiply ``e^beta R`` (upper trapezoid read, K × r) onto the group."""
+    def push(self, R: FloatArray, beta: float, span: float, kernels: _Kernels) -> bool:
+        """Multiply ``e^beta R`` (upper trapezoid read, K × r) onto the group.
+
+        Returns False, leaving the group as it was, if the product would put a
+        row's largest entry below ``2**-700`` of the largest of all (the fold
+        keeps each row to ``2**-200`` of its own largest, which must stay a normal
+        number): the caller folds the group first. A lone ``R`` always fits.
+        """
         if self.R is None:
             P = np.triu(R)
         else:
             P = kernels.triu_matmul(R, self.R)
-        peak = max(float(P.max()), -float(P.min())) if P.size else 0.0
+        rows = np.abs(P).max(axis=1) if P.size else np.zeros(0)
+        peak = float(rows.max()) if rows.size else 0.0
+        live = rows[rows > 0.0]
+        if self.R is not None and live.size and float(live.min()) < _ROW_FLOOR * peak:
+            return False
         e = math.frexp(peak)[1] if peak > 0.0 else 0
         self.R = np.ldexp(P, -e) if e else P
         self.log_scale += beta + e * LN2
         self.span += span
+        return True
 
     def fold_into(
         self, ell: FloatArray, U: FloatArray, kernels: _Kernels
@@ -512,7 +526,9 @@ def graded_product(
             span = alpha * budget  # the block's predicted log κ (inf: unknown)
             if group.R is not None and group.span + span > _GROUP_SPAN:
                 ell, U = group.fold_into(ell, U, kernels)
-            group.push(R, beta, span, kernels)
+            if not group.push(R, beta, span, kernels):  # its rows would span too much
+                ell, U = group.fold_into(ell, U, kernels)
+                group.push(R, beta, span, kernels)
         if k >= 2 and 0.0 < budget < math.inf and (measured < 4 or qr_count % 64 == 0):
             sv = kernels.svdvals(np.triu(R))
             if sv.size and sv[-1] > 0.0:

@@ -188,10 +188,29 @@ def test_grouped_r_factors_give_the_spectrum_of_one_fold_per_qr(monkeypatch):
         return graded_log_singular_values(product.log_scales, product.U)[0] / math.log(10.0)
 
     grouped = spectrum()
+    monkeypatch.setattr(graded, "_GROUP_SPAN", math.inf)  # folded only by the row check
+    unbounded = spectrum()
     monkeypatch.setattr(graded, "_GROUP_SPAN", 0.0)  # fold every R on its own
     alone = spectrum()
     assert alone[0] - alone[-1] > 1000
     np.testing.assert_allclose(grouped, alone, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(unbounded, alone, rtol=1e-12, atol=0)
+
+
+def test_a_group_refuses_an_r_that_would_push_a_row_towards_underflow():
+    """Hypothesis: _Group.push keeps every row's largest entry within 2**-700 of the
+    largest, whatever the predicted condition numbers said; a lone R always fits."""
+    from gradscope.numeric.graded import _Group
+    from gradscope.numeric.kernels import _NUMPY
+
+    R = np.diag([1.0, 2.0**-400])
+    group = _Group()
+    assert group.push(R, 0.0, 0.0, _NUMPY)
+    assert not group.push(R, 0.0, 0.0, _NUMPY)  # the product's second row: 2**-800
+    assert group.R is not None
+    np.testing.assert_array_equal(group.R * math.exp(group.log_scale), R)  # left as it was
+    lone = _Group()
+    assert lone.push(np.diag([1.0, 2.0**-900]), 0.0, 0.0, _NUMPY)
 
 
 def test_marks_give_the_spectrum_of_every_leading_product():
