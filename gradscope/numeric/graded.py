@@ -583,6 +583,8 @@ def graded_product(
         ell, U = group.fold_into(ell, U, kernels)
     if t in pending_marks:
         mark()
+    if pending_marks:
+        raise ConfigError(f"the stream ended after step {t}, before marks {sorted(pending_marks)}")
     if t == start:
         raise ConfigError(f"no Jacobians after start={start}: the product has no factors")
     if warmup >= t - start:

@@ -247,3 +247,12 @@ def test_marks_outside_the_window_are_refused(kwargs):
     )
     with pytest.raises(ConfigError, match="marks"):
         graded_product(steps, 0, 240, **kwargs)
+
+
+def test_marks_beyond_the_end_of_a_stream_are_refused():
+    from gradscope.errors import ConfigError
+    from gradscope.numeric.steps import as_steps
+
+    stream = as_steps(np.eye(3) * 0.5 for _ in range(10))
+    with pytest.raises(ConfigError, match="before marks"):
+        graded_product(stream, 0, None, marks=[5, 12])
