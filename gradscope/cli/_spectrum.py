@@ -130,8 +130,10 @@ def spectrum(
     for large n (matrix-free: the product is never formed), each still exact
     relative to its own size even 1e-30 below σ₁.
 
-    Example: gradscope spectrum --family orthogonal --norm 0.9 --T 1000
-    Example: gradscope spectrum --hidden 2048 --radius 1 --T 1000 --top 8
+    \b
+    Examples:
+      gradscope spectrum --family orthogonal --norm 0.9 --T 1000
+      gradscope spectrum --hidden 2048 --radius 1 --T 1000 --top 8
     """
     from gradscope.errors import ConfigError
     from gradscope.numeric.matrixfree import check_memory, choose_method
