@@ -216,16 +216,25 @@ class RowScaled:
 
 
 def _row_scaled_factors(
-    scale: FloatArray, direct: Apply, unscaled: FloatArray | None, log_kappa: float
+    scale: FloatArray,
+    direct: Apply,
+    unscaled: FloatArray | None,
+    log_kappa: float,
+    *,
+    spread: float | None = None,
+    growth: tuple[float, float] | None = None,
 ) -> Iterator[Factor]:
     """Factors of ``direct = V -> diag(scale) unscaled V``, split if ``scale`` spans too much.
 
-    ``unscaled`` None stands for the identity.
+    ``unscaled`` None stands for the identity. ``spread`` (:func:`_log_spread` of
+    ``scale``) may be given when it was computed for many steps at once, and
+    ``growth`` goes to an unsplit factor.
     """
-    spread = _log_spread(scale)
+    if spread is None:
+        spread = _log_spread(scale)
     live = int(np.count_nonzero(scale))
     if spread <= _SPLIT * LN2:
-        yield Factor(direct, spread + log_kappa, True, live)
+        yield Factor(direct, spread + log_kappa, True, live, growth)
         return
     first, *rest = _split_scaling(scale)
     yield Factor(RowScaled(unscaled, first), _log_spread(first) + log_kappa, not rest, live)
@@ -261,18 +270,19 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
         log_kappa = _log_cond(W)
         dphi = steps.dphi[start:end]
         d = np.abs(dphi)
-        live = np.count_nonzero(d, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):  # all-zero rows: spread 0
             spread = np.log(d.max(axis=1) / np.where(d > 0.0, d, np.inf).min(axis=1))
-        spread[live == 0] = 0.0
+        spread[~np.any(d > 0.0, axis=1)] = 0.0
         lo, hi = _log2_growth(W, d.min(axis=1), d.max(axis=1))
-        for i in range(end - start):  # _row_scaled_factors, with spreads computed at once
-            if spread[i] <= _SPLIT * LN2:
-                growth = (float(lo[i]), float(hi[i]))
-                c = spread[i] + log_kappa
-                yield Factor(RowScaled(W, dphi[i]), c, True, int(live[i]), growth)
-            else:
-                yield from _row_scaled_factors(d[i], RowScaled(W, dphi[i]), W, log_kappa)
+        for i in range(end - start):  # spreads and growth bounds computed for all steps at once
+            yield from _row_scaled_factors(
+                d[i],
+                RowScaled(W, dphi[i]),
+                W,
+                log_kappa,
+                spread=float(spread[i]),
+                growth=(float(lo[i]), float(hi[i])),
+            )
     elif _opaque(steps):
         assert end is not None
         for t in range(start + 1, end + 1):
@@ -430,8 +440,12 @@ class _Group:
     def fold_into(
         self, ell: FloatArray, U: FloatArray, kernels: _Kernels
     ) -> tuple[FloatArray, FloatArray]:
-        """``diag(e^ℓ) U`` with the group folded in (:func:`_fold`); the group empties."""
-        assert self.R is not None
+        """``diag(e^ℓ) U`` with the group folded in (:func:`_fold`); the group empties.
+
+        An empty group leaves ``ℓ`` and ``U`` as they are.
+        """
+        if self.R is None:
+            return ell, U
         out = _fold(self.R, self.log_scale, ell, U, kernels.triu_matmul)
         self.R, self.log_scale, self.span = None, 0.0, 0.0
         return out
@@ -524,7 +538,7 @@ def graded_product(
         log_diag = log_diag[:K] + (logd + beta if t_last > boundary else 0.0)
         if U is not None:
             span = alpha * budget  # the block's predicted log κ (inf: unknown)
-            if group.R is not None and group.span + span > _GROUP_SPAN:
+            if group.span + span > _GROUP_SPAN:
                 ell, U = group.fold_into(ell, U, kernels)
             if not group.push(R, beta, span, kernels):  # its rows would span too much
                 ell, U = group.fold_into(ell, U, kernels)
@@ -543,8 +557,7 @@ def graded_product(
     def mark() -> None:  # the product so far, folded: a copy of diag(e^ℓ) U
         nonlocal ell, U
         assert U is not None
-        if group.R is not None:
-            ell, U = group.fold_into(ell, U, kernels)
+        ell, U = group.fold_into(ell, U, kernels)
         marked.append((t, ell.copy(), U.copy()))
         pending_marks.discard(t)
 
@@ -579,7 +592,7 @@ def graded_product(
         budget += c
     if k:
         factorise()
-    if U is not None and group.R is not None:
+    if U is not None:
         ell, U = group.fold_into(ell, U, kernels)
     if t in pending_marks:
         mark()

@@ -59,6 +59,15 @@ def _lwork(*dims: int) -> int:
     return 64 * max(*dims, 1) + 4160
 
 
+def _rows_sorted(B: FloatArray) -> tuple[NDArray[np.intp], FloatArray]:
+    """The nonzero rows of ``B`` by decreasing largest entry: their indices, and
+    ``B[order]`` in Fortran order (LAPACK's own layout)."""
+    size = np.abs(B).max(axis=1)
+    nonzero = np.flatnonzero(size)
+    order = nonzero[np.argsort(-size[nonzero], kind="stable")]
+    return order, B.T[:, order].T
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class _Reflectors:
     """``Q`` of a sorted-row Householder QR, kept as LAPACK's reflectors (``geqrf``).
@@ -120,10 +129,7 @@ def _householder(B: FloatArray) -> tuple[_Reflectors, FloatArray]:
     """
     lapack = _scipy_linalg().lapack
 
-    size = np.abs(B).max(axis=1)
-    nonzero = np.flatnonzero(size)
-    order = nonzero[np.argsort(-size[nonzero], kind="stable")]
-    A = B.T[:, order].T  # Fortran order, LAPACK's own layout
+    order, A = _rows_sorted(B)
     m, r = A.shape
     if min(m, r) == 0:
         return _Reflectors(A, np.zeros(0), order, B.shape[0]), np.zeros((0, r))
@@ -140,10 +146,8 @@ def _householder(B: FloatArray) -> tuple[_Reflectors, FloatArray]:
 
 def _qr_rows_sorted(B: FloatArray) -> tuple[FloatArray, FloatArray]:
     """:func:`_householder` with numpy's LAPACK and ``Q`` formed: ``Q`` (n × K), ``R`` (K × r)."""
-    size = np.maximum(B.max(axis=1), -B.min(axis=1))
-    nonzero = np.flatnonzero(size)
-    order = nonzero[np.argsort(-size[nonzero], kind="stable")]
-    Qs, R = np.linalg.qr(B.T[:, order].T)  # Fortran order, LAPACK's own layout
+    order, A = _rows_sorted(B)
+    Qs, R = np.linalg.qr(A)
     Q = np.zeros((B.shape[0], Qs.shape[1]))
     Q[order] = Qs
     _zero_below(Q, _NEGLIGIBLE)
