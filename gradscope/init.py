@@ -51,6 +51,7 @@ __all__ = [
     "random_inputs",
     "random_rnn",
     "recurrent_weights",
+    "reproduce_instance",
     "scale_to_norm",
     "scale_to_radius",
     "spectral_norm",
@@ -272,3 +273,43 @@ def random_rnn(
     W_hh = recurrent_weights(family, hidden, norm=norm, radius=radius, seed=seed)
     W_xh = _streams(seed)[1].standard_normal((hidden, input_size)) / math.sqrt(input_size)
     return RNN(W_hh=W_hh, W_xh=W_xh, activation=get_activation(activation))
+
+
+def reproduce_instance(
+    family: str,
+    hidden: int,
+    *,
+    norm: float | None = None,
+    radius: float | None = None,
+    activation: str = "tanh",
+    input_size: int = 8,
+    T: int,
+    input_scale: float = 1.0,
+    seed: int,
+    index: int | str = 0,
+) -> str:
+    """The Python lines that rebuild instance ``index`` of a generated run, bit for bit.
+
+    A command run with ``--seed S`` draws instance ``i`` from
+    ``instance_seed(S, i)`` (DESIGN.md §1), which is not ``seed=S``: this is
+    the call every output prints, so that a user gets the same network.
+    ``index`` may be a name (``"i"``) where the output covers several instances.
+
+    Examples
+    --------
+    >>> code = reproduce_instance("orthogonal", 4, norm=0.9, T=10, seed=7)
+    >>> code.startswith("rnn = gradscope.random_rnn('orthogonal', 4, norm=0.9,")
+    True
+    >>> import gradscope
+    >>> exec(code)
+    >>> same = random_rnn("orthogonal", 4, norm=0.9, seed=instance_seed(7, 0))
+    >>> bool((rnn.W_hh == same.W_hh).all())
+    True
+    """
+    scale = f"norm={norm!r}" if radius is None else f"radius={radius!r}"
+    where = f"gradscope.instance_seed({seed}, {index})"
+    return (
+        f"rnn = gradscope.random_rnn({family!r}, {hidden}, {scale}, activation={activation!r}, "
+        f"input_size={input_size}, seed={where}); "
+        f"x = gradscope.random_inputs({T}, {input_size}, seed={where}, scale={input_scale!r})"
+    )

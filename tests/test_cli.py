@@ -224,3 +224,101 @@ def test_check_and_replay_certify(tmp_path):
     assert "violated, certified" in table and "2 of 2 counterexamples proved" in table
     again = run("replay", str(tmp_path / "linear-norm-bound-0.json"), "--certify")
     assert "ball arithmetic" in again.output and "certified" in again.output
+
+
+def _plain_log10_singular_values(rnn, x):
+    """An independent reference: the forward pass and the product in a plain numpy loop."""
+    import numpy as np
+
+    W, U, b = rnn.W_hh, rnn.W_xh, rnn.b
+    h = np.zeros(W.shape[0])
+    P = np.eye(W.shape[0])
+    for x_t in x:
+        h = np.tanh(W @ h + U @ x_t + b)
+        P = ((1 - h**2)[:, None] * W) @ P
+    return np.log10(np.linalg.svd(P, compute_uv=False))
+
+
+def _rebuild(code, i=0):
+    import gradscope
+
+    scope = {"gradscope": gradscope, "i": i}
+    exec(code, scope)
+    return scope["rnn"], scope["x"]
+
+
+def test_spectrum_prints_the_python_call_that_rebuilds_its_network():
+    """Hypothesis: `--seed S` is instance 0 of run S, not `random_rnn(seed=S)`; the JSON's
+    settings and the table say how to get the same network in Python."""
+    import numpy as np
+
+    args = ["spectrum", "--family", "orthogonal", "--norm", "0.9", "--hidden", "5", "--T", "12"]
+    res = run(*args, "--seed", "3", "--json")
+    data = json.loads(res.output)
+    rnn, x = _rebuild(data["settings"]["python"])
+    ref = _plain_log10_singular_values(rnn, x)
+    got = np.array(data["log10_singular_values"])
+    assert np.abs(got - ref).max() < 1e-9  # all within float range of σ₁ here
+    table = run(*args, "--seed", "3").output
+    assert data["settings"]["python"] in table
+
+
+def test_bound_prints_the_python_call_of_every_row_and_seed():
+
+    res = run(
+        "bound",
+        "--norm",
+        "0.9",
+        "--T",
+        "15",
+        "--hidden",
+        "4",
+        "--seeds",
+        "3",
+        "--families",
+        "gaussian,identity",
+        "--activations",
+        "tanh",
+        "--seed",
+        "5",
+        "--json",
+    )
+    data = json.loads(res.output)
+    for row in data["rows"]:
+        for entry in row["per_seed"]:
+            rnn, x = _rebuild(row["python"], entry["seed"])
+            assert rnn.W_hh.shape == (4, 4) and x.shape == (15, 8)
+            ref = _plain_log10_singular_values(rnn, x)[0]
+            assert entry["log10_measured"] == pytest.approx(ref, abs=1e-10)
+    assert (
+        data["rows"][0]["python"]
+        in run(
+            "bound",
+            "--norm",
+            "0.9",
+            "--T",
+            "15",
+            "--hidden",
+            "4",
+            "--seeds",
+            "3",
+            "--families",
+            "gaussian,identity",
+            "--activations",
+            "tanh",
+            "--seed",
+            "5",
+        ).output
+    )
+
+
+def test_matplotlib_is_a_core_dependency():
+    """Hypothesis: the README's `pip install .` gives every command, figures and reports
+    included, so matplotlib is a requirement of the package, not of an extra."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(dep.replace(" ", "").startswith("matplotlib>=") for dep in project["dependencies"])

@@ -142,7 +142,7 @@ def _plot_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "--plot",
         "plot_file",
         type=click.Path(dir_okay=False),
-        help="Also write a figure (.png or .svg; needs matplotlib: gradscope[plot]).",
+        help="Also write a figure (.png or .svg).",
     )(f)
 
 
@@ -151,7 +151,10 @@ def _figures() -> Any:
     try:
         from gradscope.report import figures
     except ImportError:
-        raise GradscopeError("figures need matplotlib: pip install 'gradscope[plot]'") from None
+        raise GradscopeError(
+            "figures need matplotlib, which gradscope depends on but cannot import here: "
+            "reinstall it (python3 -m pip install --force-reinstall matplotlib)"
+        ) from None
     return figures
 
 

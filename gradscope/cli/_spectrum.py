@@ -159,7 +159,7 @@ def spectrum(
             raise click.UsageError(str(exc)) from None
         return chosen
 
-    from gradscope.init import instance_seed, random_inputs, random_rnn
+    from gradscope.init import instance_seed, random_inputs, random_rnn, reproduce_instance
     from gradscope.io import load_array, load_rnn
 
     if weights is not None:
@@ -179,6 +179,7 @@ def spectrum(
                 f"{', '.join(given)} describe generated weights; "
                 "they cannot be combined with --weights"
             )
+        python = None
         loaded = load_rnn(weights, activation=activation)
         rnn, source = loaded.rnn, f"{weights} ({loaded.convention} names)"
     else:
@@ -195,6 +196,17 @@ def spectrum(
             activation=activation,
             input_size=input_size or 8,
             seed=instance_seed(seed, 0),
+        )
+        python = reproduce_instance(
+            family or "gaussian",
+            hidden or 64,
+            norm=norm,
+            radius=radius,
+            activation=activation,
+            input_size=input_size or 8,
+            T=T or 100,
+            input_scale=input_scale,
+            seed=seed,
         )
         source = f"generated: {family or 'gaussian'}, " + (
             f"‖W‖₂ = {norm:g}" if norm is not None else f"ρ(W) = {radius:g}"
@@ -238,6 +250,7 @@ def spectrum(
         input_scale=None if inputs is not None else input_scale,
         top=top,
         method=chosen,
+        python=python,
     )
     mf = report.matrix_free
     if mf is not None and not mf.converged:
@@ -288,6 +301,11 @@ def spectrum(
                     f"bound (γ‖W‖₂)^{sp.steps}: {format_log10(report.log10_bound)} "
                     f"(γ = {report.gamma:g}, ‖W‖₂ = {report.spectral_norm:.6g}); each σ_i is "
                     "exact relative to its own size, however far below σ₁",
+                    *(
+                        [f"the same network in Python: import gradscope; {report.python}"]
+                        if report.python
+                        else []
+                    ),
                 ]
             )
         )

@@ -27,6 +27,7 @@ from gradscope.init import (
     instance_seed,
     random_inputs,
     random_rnn,
+    reproduce_instance,
     spectral_norm,
 )
 from gradscope.model import ACTIVATIONS, get_activation
@@ -274,12 +275,31 @@ class BoundResult:
         """True when the bound holds for every row and seed."""
         return all(r.holds for r in self.rows)
 
+    def python(self, row: BoundRow, index: int | str = "i") -> str:
+        """The Python lines that rebuild seed ``index`` of ``row``'s networks."""
+        s = self.settings
+        return reproduce_instance(
+            row.family,
+            s.hidden,
+            norm=s.norm,
+            radius=s.radius,
+            activation=row.activation,
+            input_size=s.input_size,
+            T=s.T,
+            input_scale=s.input_scale,
+            seed=s.seed,
+            index=index,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": "bound",
-            "settings": self.settings.to_dict(),
+            "settings": {
+                **self.settings.to_dict(),
+                "python": "each row's 'python' rebuilds its seed i = 0 .. seeds - 1",
+            },
             "holds": self.holds,
-            "rows": [r.to_dict() for r in self.rows],
+            "rows": [{**r.to_dict(), "python": self.python(r)} for r in self.rows],
         }
 
 

@@ -55,6 +55,7 @@ class SpectrumReport:
     method: str = "graded"
     top: int | None = None
     matrix_free: TopSpectrumResult | None = None
+    python: str | None = None
 
     @property
     def float_resolvable(self) -> int:
@@ -108,6 +109,7 @@ class SpectrumReport:
                 "end": self.spectrum.end,
                 "seed": self.spectrum.seed,
                 "input_scale": self.input_scale,
+                "python": self.python,
             },
             "diagnostics": diagnostics,
         }
@@ -133,6 +135,7 @@ def compute_spectrum_report(
     input_scale: float | None = None,
     top: int | None = None,
     method: str = "graded",
+    python: str | None = None,
 ) -> SpectrumReport:
     """The spectrum of ∂h_end/∂h_start with the bound and the weights' norm and radius.
 
@@ -145,6 +148,10 @@ def compute_spectrum_report(
         ``top``; ``matrix-free``: :func:`~gradscope.numeric.matrixfree.compute_top_spectrum`
         (needs ``top``; ‖W_hh‖₂ by the same method, ρ(W_hh) not computed);
         ``auto``: :func:`~gradscope.numeric.matrixfree.choose_method`.
+    python : str, optional
+        For a generated network: the Python lines that rebuild it and its
+        inputs (:func:`gradscope.init.reproduce_instance`), recorded in the
+        settings.
     """
     from gradscope.errors import ConfigError
     from gradscope.numeric.matrixfree import choose_method
@@ -184,6 +191,7 @@ def compute_spectrum_report(
         method=method,
         top=top,
         matrix_free=mf,
+        python=python,
     )
 
 

@@ -66,6 +66,12 @@ def render_bound(result: BoundResult) -> str:
         f"prediction ⌈log θ / log(γ‖W‖₂)⌉), scanned up to {max(s.T, s.horizon_cap)} steps; "
         f"holds: measured ≤ bound + {s.tolerance_log10:.1e} (rounding, in log10)"
     )
+    first = result.rows[0]
+    python = (
+        f"the same networks in Python (row 1: {first.family}, {first.activation}; "
+        f"seed i = 0..{s.seeds - 1}; --json gives every row's): import gradscope; "
+        + result.python(first)
+    )
     return "\n".join(
         [
             header,
@@ -73,6 +79,7 @@ def render_bound(result: BoundResult) -> str:
             format_table(headers, rows, align="ll" + "r" * (len(headers) - 2)),
             "",
             footer,
+            python,
         ]
     )
 
@@ -146,6 +153,8 @@ def render_spectrum(report: SpectrumReport, *, show: int = 12) -> str:
         "λ_i: Lyapunov exponents (natural log per step, QR method) — asymptotic rates, "
         "not the finite-T singular values",
     ]
+    if report.python is not None:
+        summary.append(f"the same network in Python: import gradscope; {report.python}")
     return "\n".join([header, "", table, "", *summary])
 
 
