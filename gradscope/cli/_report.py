@@ -28,7 +28,12 @@ from gradscope.cli._base import (
     show_default=True,
     help="The report folder.",
 )
-@click.option("--force", is_flag=True, help="Replace a non-empty report folder.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an earlier gradscope report in the folder: only files its "
+    "gradscope-manifest.json lists, unchanged; anything else in it is refused.",
+)
 @click.option(
     "--weights",
     type=click.Path(dir_okay=False),
@@ -73,7 +78,11 @@ def report(
 
     The bound table, the decay figure, the spectrum of a generated network (or
     of --weights), the claims' verdicts and a derivation excerpt, with the
-    command that reproduces it. Written atomically.
+    command that reproduces it, and gradscope-manifest.json (each file's
+    name and SHA-256). Written atomically. A non-empty folder is refused;
+    --force replaces only an earlier report whose files are all listed,
+    unchanged, in its manifest, and never the current folder or one holding an
+    input file.
     """
     if inputs and not weights:
         raise click.UsageError("--inputs goes with --weights")
@@ -113,7 +122,7 @@ def report(
         inputs=inputs,
         activation=activation,
         claim_budget=budget,
-        command=shlex.join([*argv, "--force"]),
+        command=shlex.join(argv),
     )
     if sys.stderr.isatty():
         click.echo("computing the report (about half a minute) …", err=True)

@@ -2,9 +2,11 @@
 
 The folder holds ``index.html`` (no external resources: images beside it),
 ``report.md``, ``results.json`` (the same numbers, from the results'
-``to_dict()``) and the figures. It is built in a temporary folder beside the
-target and moved into place at the end, so a failed run leaves nothing
-half-written; a non-empty target is refused unless ``force``.
+``to_dict()``), the figures and ``gradscope-manifest.json`` (the name and hash
+of every file written). It is built in a temporary folder beside the target
+and moved into place at the end, so a failed run leaves nothing half-written.
+A non-empty target is refused, and ``force`` replaces only an earlier report
+whose manifest lists every file in it unchanged (:mod:`gradscope.io_folder`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ import html
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from gradscope.errors import ConfigError
+from gradscope.io_folder import (
+    check_output_folder,
+    install_folder,
+    make_staging_folder,
+    write_manifest,
+)
 
 __all__ = ["ReportSettings", "build_report"]
 
@@ -105,47 +111,26 @@ class _Doc:
         )
 
 
-def _prepare(outdir: str, force: bool) -> None:
-    if os.path.exists(outdir):
-        if not os.path.isdir(outdir):
-            raise ConfigError(f"{outdir}: exists and is not a folder")
-        if os.listdir(outdir) and not force:
-            raise ConfigError(f"{outdir}: folder is not empty; choose another or add --force")
-    parent = os.path.dirname(os.path.abspath(outdir))
-    if not os.path.isdir(parent):
-        raise ConfigError(f"{outdir}: the parent folder {parent} does not exist")
-
-
-def _install(tmp: str, outdir: str) -> None:
-    """Move the finished temporary folder into place (replacing an old report)."""
-    if os.path.exists(outdir):
-        old = tempfile.mkdtemp(prefix=".old-", dir=os.path.dirname(os.path.abspath(outdir)))
-        os.rmdir(old)
-        os.replace(outdir, old)
-        os.replace(tmp, outdir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, outdir)
-
-
 def build_report(outdir: str, settings: ReportSettings, *, force: bool = False) -> dict[str, Any]:
     """Compute everything, write the report folder atomically, return ``results.json``'s data.
 
     Raises
     ------
     ConfigError
-        For a non-empty target without ``force``, a missing parent folder, or
-        bad weights/inputs files.
+        For a target that :func:`gradscope.io_folder.check_output_folder`
+        refuses (a non-empty folder without ``force``; with ``force``, one
+        holding anything gradscope did not write there unchanged; the current
+        folder; one containing an input file), or bad weights/inputs files.
     """
     from gradscope.report import figures
     from gradscope.report.table import format_log10
 
-    _prepare(outdir, force)
-    parent = os.path.dirname(os.path.abspath(outdir))
-    tmp = tempfile.mkdtemp(prefix=".gradscope-report-", dir=parent)
+    check_output_folder(outdir, force=force, inputs=(settings.weights, settings.inputs))
+    tmp = make_staging_folder(outdir)
     try:
         results = _fill(tmp, settings, figures, format_log10)
-        _install(tmp, outdir)
+        write_manifest(tmp)
+        install_folder(tmp, outdir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -153,7 +138,7 @@ def build_report(outdir: str, settings: ReportSettings, *, force: bool = False) 
 
 
 def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]:
-    from gradscope.init import instance_seed, random_inputs, random_rnn
+    from gradscope.init import instance_seed, random_inputs, random_rnn, reproduce_instance
     from gradscope.numeric.bound import compute_bound
     from gradscope.numeric.decay import compute_decay_curves
     from gradscope.numeric.spectrum_report import compute_spectrum_report, spectrum_over_time
@@ -187,6 +172,10 @@ def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]
     bound = compute_bound(norm=s.norm, T=s.T, hidden=s.hidden, seeds=s.seeds, seed=s.seed)
     results["bound"] = bound.to_dict()
     doc.heading(f"The bound at ‖W_hh‖₂ = {s.norm:g}, T = {s.T}")
+    doc.para(
+        "Seed i of a row (i = 0 … seeds − 1) in Python, e.g. the first row: "
+        + bound.python(bound.rows[0])
+    )
     doc.table(
         ["family", "activation", "log10 measured", "log10 bound", "log10 ratio", "holds"],
         [
@@ -232,6 +221,7 @@ def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]
             else random_inputs(s.T, rnn.input_size, seed=instance_seed(s.seed, 0))
         )
         source = s.weights
+        python = None
     else:
         rnn = random_rnn(
             "gaussian",
@@ -242,10 +232,21 @@ def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]
         )
         x = random_inputs(max(s.T, 300), rnn.input_size, seed=instance_seed(s.seed, 0))
         source = "generated gaussian W_hh, ρ(W) = 1"
-    spec = compute_spectrum_report(rnn, x, seed=s.seed, source=source)
+        python = reproduce_instance(
+            "gaussian",
+            s.hidden,
+            radius=1.0,
+            activation=s.activation,
+            T=x.shape[0],
+            seed=s.seed,
+        )
+    spec = compute_spectrum_report(rnn, x, seed=s.seed, source=source, python=python)
     results["spectrum"] = spec.to_dict()
     sv = spec.spectrum.log10_singular_values
     doc.heading(f"Spectrum of ∂h_{spec.spectrum.end}/∂h_0 ({source})")
+    if python is not None:
+        doc.para("The same network and inputs in Python:")
+        doc.code(f"import gradscope\n{python.replace('; ', chr(10))}")
     doc.para(
         f"Every singular value, exact: log10 σ₁ = {fmt(float(sv[0]))}, log10 σ_n = "
         f"{fmt(float(sv[-1]))}; the bound gives {fmt(spec.log10_bound)}. A float64 SVD of "

@@ -1,10 +1,12 @@
 """gradscope report: one folder, atomic, offline HTML checked in a real browser."""
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -27,6 +29,7 @@ def test_report_contents(report_dir):
         "claims.png",
         "decay.png",
         "eigenvalues.png",
+        "gradscope-manifest.json",
         "index.html",
         "lyapunov.png",
         "report.md",
@@ -40,19 +43,122 @@ def test_report_contents(report_dir):
     assert "http://" not in html and "https://" not in html  # offline: nothing fetched
     md = (report_dir / "report.md").read_text()
     assert results["command"] in md  # the exact command that reproduces it
-    assert "--force" in results["command"]
 
 
-def test_refuses_a_non_empty_folder_and_force_replaces(tmp_path):
+def run_report(out, *extra):
+    return CliRunner().invoke(main, ["report", "-o", str(out), *ARGS, *extra])
+
+
+def snapshot(folder):
+    """Every entry below ``folder`` with its bytes (None for a folder): what must not change."""
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_the_manifest_lists_every_file_with_its_hash(report_dir):
+    """Hypothesis: gradscope-manifest.json names each file written, with its SHA-256."""
+    manifest = json.loads((report_dir / "gradscope-manifest.json").read_text())
+    files = {p.name for p in report_dir.iterdir()} - {"gradscope-manifest.json"}
+    assert set(manifest["files"]) == files
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((report_dir / name).read_bytes()).hexdigest() == digest
+
+
+def test_the_reproduce_line_does_not_add_force(report_dir):
+    results = json.loads((report_dir / "results.json").read_text())
+    assert results["command"].startswith("gradscope report -o ")
+    assert "--force" not in results["command"]
+
+
+def test_force_never_deletes_a_users_files_or_its_own_input(tmp_path):
+    """The reported loss: `report -o d --force --weights d/w.npz` deleted d and all in it."""
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "thesis.txt").write_text("four years of work")
+    rng = np.random.default_rng(0)
+    np.savez(d / "w.npz", W_hh=rng.standard_normal((4, 4)) / 4, W_xh=rng.standard_normal((4, 2)))
+    before = snapshot(d)
+    res = run_report(d, "--force", "--weights", d / "w.npz")
+    assert res.exit_code == 1 and "contains the input file" in res.output, res.output
+    assert snapshot(d) == before
+    (d / "w.npz").rename(tmp_path / "w.npz")
+    before = snapshot(d)
+    res = run_report(d, "--force", "--weights", tmp_path / "w.npz")
+    assert res.exit_code == 1 and "holds no gradscope-manifest.json" in res.output, res.output
+    assert snapshot(d) == before and sorted(os.listdir(tmp_path)) == ["d", "w.npz"]
+
+
+def test_without_force_a_non_empty_folder_is_refused(tmp_path):
     out = tmp_path / "rep"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    res = CliRunner().invoke(main, ["report", "-o", str(out), *ARGS])
-    assert res.exit_code == 1 and "not empty" in res.output
+    res = run_report(out)
+    assert res.exit_code == 1 and "not empty" in res.output and "--force" in res.output
     assert os.listdir(out) == ["keep.txt"]
-    res = CliRunner().invoke(main, ["report", "-o", str(out), "--force", *ARGS])
-    assert res.exit_code == 0
-    assert "keep.txt" not in os.listdir(out) and "index.html" in os.listdir(out)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (lambda d: (d / "notes.txt").write_text("mine"), "notes.txt (not written by gradscope)"),
+        (lambda d: (d / "report.md").write_text("edited"), "report.md (changed since"),
+        (lambda d: (d / "data").mkdir(), "data/ (a folder)"),
+        (lambda d: (d / "link").symlink_to(d / "index.html"), "link (a link)"),
+        (lambda d: (d / "gradscope-manifest.json").unlink(), "holds no gradscope-manifest"),
+        (lambda d: (d / "gradscope-manifest.json").write_text("[]"), "not a manifest gradscope"),
+    ],
+)
+def test_force_refuses_a_report_folder_holding_anything_else(
+    report_dir, tmp_path, tamper, message
+):
+    """Hypothesis: --force replaces only files the manifest lists whose hashes still match."""
+    d = tmp_path / "rep"
+    shutil.copytree(report_dir, d, symlinks=True)
+    tamper(d)
+    before = snapshot(d)
+    res = run_report(d, "--force")
+    assert res.exit_code == 1 and message in res.output, res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert snapshot(d) == before and sorted(os.listdir(tmp_path)) == ["rep"]
+
+
+def test_force_replaces_an_earlier_report(report_dir, tmp_path):
+    d = tmp_path / "rep"
+    shutil.copytree(report_dir, d)
+    (d / "decay.png").unlink()  # a file gradscope wrote may be missing
+    res = run_report(d, "--force", "--seed", "1")
+    assert res.exit_code == 0, res.output
+    assert json.loads((d / "results.json").read_text())["seed"] == 1
+    assert sorted(os.listdir(d)) == sorted(os.listdir(report_dir))
+    assert sorted(os.listdir(tmp_path)) == ["rep"]  # no old or staging folder left
+
+
+@pytest.mark.parametrize("where", [".", "..", "parent"])
+def test_the_current_folder_and_its_parents_are_refused(tmp_path, monkeypatch, where):
+    work = tmp_path / "parent" / "work"
+    work.mkdir(parents=True)
+    (work / "paper.tex").write_text("mine")
+    monkeypatch.chdir(work)
+    target = {".": ".", "..": "..", "parent": str(tmp_path / "parent")}[where]
+    for flags in ((), ("--force",)):
+        res = run_report(target, *flags)
+        assert res.exit_code == 1 and "current folder" in res.output, res.output
+    assert snapshot(tmp_path) == {
+        "parent": None,
+        "parent/work": None,
+        "parent/work/paper.tex": b"mine",
+    }
+
+
+def test_a_link_to_a_folder_is_refused(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "mine.txt").write_text("mine")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    res = run_report(tmp_path / "link", "--force")
+    assert res.exit_code == 1 and "is a link" in res.output
+    assert (tmp_path / "real" / "mine.txt").read_text() == "mine"
 
 
 def test_a_failed_run_leaves_nothing(tmp_path, monkeypatch):

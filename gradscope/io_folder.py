@@ -1,0 +1,244 @@
+r"""Output folders that gradscope owns: a manifest of what it wrote, and safe replacement.
+
+A folder that gradscope writes (``gradscope report -o DIR``) holds
+``gradscope-manifest.json``: the name and SHA-256 of every file gradscope put
+there. ``--force`` may replace such a folder only while it still holds nothing
+else — every entry a plain file listed in the manifest whose bytes still match
+its hash — so a user's own file in the folder, a file they edited, a
+sub-folder or a link is never deleted: the run is refused before any work,
+naming the entry. A folder without a manifest (a user's folder, or a report
+of a gradscope older than the manifest) is refused with what to do. The
+current folder, a folder that contains it, and a folder that contains one of
+the command's input files are refused outright.
+
+The new folder is built beside the target and moved into place with renames,
+so a reader sees the old report or the new one, never half of either; the old
+report's files are then removed one by one, each checked against its hash
+again (never ``rmtree``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from gradscope.errors import ConfigError
+
+__all__ = [
+    "MANIFEST_NAME",
+    "check_output_folder",
+    "install_folder",
+    "make_staging_folder",
+    "read_manifest",
+    "write_manifest",
+]
+
+MANIFEST_NAME = "gradscope-manifest.json"
+_FORMAT = "gradscope-manifest/1"
+_MAX_MANIFEST_BYTES = 1 << 20  # a manifest lists a few dozen files
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(folder: str | os.PathLike[str]) -> dict[str, str]:
+    """Hash every plain file in ``folder`` into its manifest; return name → SHA-256.
+
+    Called on the finished staging folder, so the manifest lists exactly what
+    gradscope wrote.
+    """
+    root = Path(folder)
+    files = {
+        p.name: _sha256(p)
+        for p in sorted(root.iterdir())
+        if p.name != MANIFEST_NAME and stat.S_ISREG(p.lstat().st_mode)
+    }
+    text = json.dumps({"format": _FORMAT, "files": files}, indent=1, sort_keys=True)
+    (root / MANIFEST_NAME).write_text(text + "\n", encoding="utf-8")
+    return files
+
+
+def read_manifest(folder: str | os.PathLike[str]) -> dict[str, str] | None:
+    """The manifest of ``folder`` (name → SHA-256), or None where it has none.
+
+    Raises
+    ------
+    ConfigError
+        If the manifest is not a plain file, is over 1 MiB, or is not one that
+        gradscope wrote.
+    """
+    path = Path(folder) / MANIFEST_NAME
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_MANIFEST_BYTES:
+        raise ConfigError(f"{path}: is not a manifest gradscope wrote; --force refuses the folder")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        files = data["files"] if data.get("format") == _FORMAT else None
+    except (ValueError, UnicodeDecodeError, AttributeError, KeyError, RecursionError):
+        files = None
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        raise ConfigError(f"{path}: is not a manifest gradscope wrote; --force refuses the folder")
+    return dict(files)
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether the resolved ``path`` is ``folder`` or lies below it."""
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _foreign_entry(folder: Path, manifest: Mapping[str, str]) -> str | None:
+    """The first entry of ``folder`` that gradscope did not write unchanged, with why."""
+    for entry in sorted(os.listdir(folder)):
+        if entry == MANIFEST_NAME:
+            continue
+        p = folder / entry
+        st = p.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            return f"{entry} (a link)"
+        if stat.S_ISDIR(st.st_mode):
+            return f"{entry}/ (a folder)"
+        if not stat.S_ISREG(st.st_mode):
+            return f"{entry} (not a plain file)"
+        if entry not in manifest:
+            return f"{entry} (not written by gradscope)"
+        if _sha256(p) != manifest[entry]:
+            return f"{entry} (changed since gradscope wrote it)"
+    return None
+
+
+def check_output_folder(
+    folder: str | os.PathLike[str],
+    *,
+    force: bool,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    option: str = "-o",
+) -> None:
+    """Refuse, before any work, an output folder that writing there could harm.
+
+    Parameters
+    ----------
+    folder : path
+        The folder the command will create or replace.
+    force : bool
+        Replace an earlier gradscope folder (one whose manifest lists every
+        entry unchanged).
+    inputs : iterable of paths
+        The command's input files (None entries are skipped): none may lie in
+        ``folder``.
+    option : str
+        The option that named the folder, for messages.
+
+    Raises
+    ------
+    ConfigError
+        The folder is the current one or contains it, contains an input file,
+        is a link or not a folder, has no parent, or is not empty — without
+        ``force``, or with ``force`` where anything in it is not a file that
+        gradscope wrote and nobody changed since.
+    """
+    path = Path(folder)
+    here = os.path.realpath(os.getcwd())
+    real = os.path.realpath(path)
+    if _inside(here, real):
+        raise ConfigError(
+            f"{option} {folder}: is the current folder or contains it; give the report a "
+            "folder of its own (e.g. -o gradscope-report)"
+        )
+    for name in inputs:
+        if name is not None and _inside(os.path.realpath(name), real):
+            raise ConfigError(
+                f"{option} {folder}: contains the input file {name}, which the new folder "
+                "would replace; write the report somewhere else"
+            )
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ConfigError(f"{option} {folder}: the parent folder {parent} does not exist")
+    if path.is_symlink():
+        raise ConfigError(f"{option} {folder}: is a link; give the folder it points to instead")
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ConfigError(f"{option} {folder}: exists and is not a folder")
+    if not os.listdir(path):
+        return
+    if not force:
+        raise ConfigError(
+            f"{option} {folder}: folder is not empty; choose another, or add --force to "
+            "replace an earlier gradscope report there"
+        )
+    manifest = read_manifest(path)
+    if manifest is None:
+        raise ConfigError(
+            f"{option} {folder}: holds no {MANIFEST_NAME}, so --force cannot tell gradscope's "
+            "files from yours (an older gradscope's report, or not a report); empty or remove "
+            "it yourself, or choose another folder"
+        )
+    foreign = _foreign_entry(path, manifest)
+    if foreign is not None:
+        raise ConfigError(
+            f"{option} {folder}: --force replaces only files gradscope wrote there, and "
+            f"{foreign} is not one; move it away or choose another folder"
+        )
+
+
+def make_staging_folder(folder: str | os.PathLike[str]) -> str:
+    """A new hidden folder beside ``folder`` to build into, with the umask's permissions."""
+    parent = os.path.dirname(os.path.abspath(folder))
+    tmp = tempfile.mkdtemp(prefix=".gradscope-staging-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a folder made by mkdir would not be
+    return tmp
+
+
+def install_folder(staging: str | os.PathLike[str], folder: str | os.PathLike[str]) -> None:
+    """Move a finished staging folder to ``folder``, replacing an earlier gradscope folder.
+
+    The caller checked ``folder`` with :func:`check_output_folder`; its
+    manifest is read again here and every old file is removed only if it
+    still matches its hash, so nothing a user put there since is lost: such
+    files are left in the old folder, whose name the error gives.
+
+    Raises
+    ------
+    ConfigError
+        If files that gradscope did not write appeared in the old folder
+        while the new one was built (they are kept, and the message says where).
+    """
+    target = Path(folder)
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    manifest = read_manifest(target) or {}
+    old = Path(tempfile.mkdtemp(prefix=".gradscope-old-", dir=target.parent))
+    os.rmdir(old)
+    os.replace(target, old)  # from here, old holds the earlier folder, whole
+    os.replace(staging, target)
+    for entry in os.listdir(old):
+        p = old / entry
+        if entry == MANIFEST_NAME or (
+            stat.S_ISREG(p.lstat().st_mode) and manifest.get(entry) == _sha256(p)
+        ):
+            p.unlink()
+    try:
+        os.rmdir(old)
+    except OSError:
+        raise ConfigError(
+            f"{folder}: the new report is in place, but files that gradscope did not write "
+            f"appeared in the old one while it ran; they are kept in {old}"
+        ) from None
