@@ -254,6 +254,34 @@ def _native(source: str, arrays: Mapping[str, NDArray[np.generic]]) -> dict[str,
     return out
 
 
+def _layer_indices(
+    source: str, prefix: str, keymap: Mapping[str, str]
+) -> dict[int, dict[str, str]]:
+    """Group the stripped names by layer; the layers must be 0, 1, …, L − 1 exactly.
+
+    The indices come from the keys present, never from their values: a file
+    naming layer ``_l99999999999`` is refused for its gap, not looped up to.
+    """
+    by_layer: dict[int, dict[str, str]] = {}
+    for name in keymap:
+        part, _, layer = name.rpartition("_l")
+        if layer != str(int(layer)):  # PyTorch writes _l7, never _l07
+            raise ConfigError(
+                f"{source}: {prefix}{name} is not a PyTorch layer name "
+                f"(layer indices are written without leading zeros, as _l{int(layer)})"
+            )
+        by_layer.setdefault(int(layer), {})[part] = name
+    present = sorted(by_layer)
+    gap = next((k for k, have in enumerate(present) if have != k), None)
+    if gap is not None:
+        raise ConfigError(
+            f"{source}: layer {gap} is missing (the file has layers "
+            f"{', '.join(f'_l{k}' for k in present[:4])}{', …' if len(present) > 4 else ''}; "
+            "PyTorch numbers them 0, 1, 2, … without gaps)"
+        )
+    return by_layer
+
+
 def layers_from_arrays(
     arrays: Mapping[str, NDArray[np.generic]], *, source: str = "weights", fmt: str = "arrays"
 ) -> LoadedLayers:
@@ -295,16 +323,8 @@ def layers_from_arrays(
     else:
         named = dict(arrays)
         prefix, keymap = _split_prefix(source, list(arrays))
-    by_layer: dict[int, dict[str, str]] = {}
-    for name in keymap:
-        part, _, layer = name.rpartition("_l")
-        by_layer.setdefault(int(layer), {})[part] = name
-    count = max(by_layer) + 1
-    missing_layers = [k for k in range(count) if k not in by_layer]
-    if missing_layers:
-        raise ConfigError(
-            f"{source}: layer {missing_layers[0]} is missing (found up to _l{count - 1})"
-        )
+    by_layer = _layer_indices(source, prefix, keymap)
+    count = len(by_layer)
     layers: list[LayerWeights] = []
     cell = ""
     for k in range(count):

@@ -401,3 +401,43 @@ def test_the_readme_example_runs(tmp_path):
     assert res.exit_code == 0, res.output
     assert "layer 1: lstm" in res.output and "no (γ‖W‖)^T bound" in res.output
     assert os.path.exists(tmp_path / "lstm.safetensors")
+
+
+CRAFTED_LAYERS = r"""
+import resource, sys
+import numpy as np
+from click.testing import CliRunner
+from gradscope.cli import main
+
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # a regression fails, not the machine
+w = {f"{k}_l{i}": np.ones((6, 6 if k == "weight_hh" else 3)) for k in ("weight_hh", "weight_ih")
+     for i in (0, 99999999999)}
+np.savez(sys.argv[1], **w)
+res = CliRunner().invoke(main, ["analyze", sys.argv[1]])
+print(res.exit_code, res.output.strip().splitlines()[-1])
+"""
+
+
+def test_a_crafted_layer_index_is_refused_without_allocating(tmp_path):
+    """Hypothesis: layer indices come from the keys present, so `_l99999999999` is a gap
+    (exit 1, one line), not a loop over 10¹¹ layers (which once took 23.5 GB)."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", CRAFTED_LAYERS, str(tmp_path / "w.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    code, line = out.stdout.strip().split(" ", 1)
+    assert code == "1" and "layer 1 is missing" in line and "_l99999999999" in line, out.stdout
+
+
+@pytest.mark.parametrize("name", ["weight_hh_l01", "weight_hh_l٣"])
+def test_a_layer_index_not_written_as_pytorch_writes_it_is_refused(tmp_path, name):
+    """Hypothesis: `_l01` and non-ASCII digits are not PyTorch's names (they would alias _l1)."""
+    sd = {k: v for k, v in module("rnn", num_layers=1).state_dict().items()}
+    sd[name] = sd["weight_hh_l0"]
+    msg = one_line_error(invoke(save(sd, tmp_path / "w.npz")), 1)
+    assert "not a PyTorch layer name" in msg
