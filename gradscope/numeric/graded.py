@@ -104,6 +104,7 @@ _DRIFT = 300  # the block is tidied when its peak may have moved 2**±300 (and b
 _GROUP_SPAN = 150 * math.log(10.0)  # R factors are folded before their κ pass 1e150
 _ROW_FLOOR = 2.0**-700  # ... or before a row's largest entry falls below this of the largest
 _SPLIT = 500  # a step whose rows span more than 2**_SPLIT is split into factors
+_W_ROW_SPAN = 100  # a W whose rows span more than 2**_W_ROW_SPAN is row-equilibrated first
 _MAX_SWEEPS = 60
 
 
@@ -257,6 +258,11 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
     every :math:`\kappa(\hat J_t)` (exact for an RNN's Jacobians; otherwise the
     measured ``α`` corrects it). Other Steps get ``inf``: a QR after every step.
     """
+    if isinstance(steps, ConstantSteps | RNNSteps):
+        W = steps.W if isinstance(steps, ConstantSteps) else steps.W_hh
+        if _row_log2_span(W) > _W_ROW_SPAN:
+            yield from _equilibrated_factors(steps, W, start, end)
+            return
     if isinstance(steps, ConstantSteps):
         assert end is not None
         c = _log_cond(steps.W)
@@ -289,6 +295,43 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
             yield Factor(partial(steps.apply, t), math.inf, True, steps.n)
     else:
         yield from _explicit_factors(steps.matrices(start, end), start)
+
+
+def _row_log2_span(W: FloatArray) -> float:
+    """log2 of (largest row max / smallest nonzero row max) of ``|W|`` (0 if none)."""
+    rows = np.abs(W).max(axis=1)
+    live = rows[rows > 0.0]
+    return math.log2(float(live.max()) / float(live.min())) if live.size else 0.0
+
+
+def _equilibrated_factors(
+    steps: ConstantSteps | RNNSteps, W: FloatArray, start: int, end: int | None
+) -> Iterator[Factor]:
+    r"""The factors of a ``W`` whose own rows span more than ``2**_W_ROW_SPAN``.
+
+    :math:`J_t = \operatorname{diag}(d_t) \operatorname{diag}(2^{e}) \hat W` with
+    :math:`\hat W = \operatorname{diag}(2^{-e}) W` (``2^{e_r}`` the power of two
+    at or below row r's largest entry: exact), applied as two factors, so the
+    rows' spread is carried by row scales, each split as a step's φ' would be
+    (:func:`_row_scaled_factors`), and no
+    row is flushed beside a far larger one in the same block: ``W = diag(1e250, 1)``
+    keeps σ₂ = 1. ``κ(\hat W)`` bounds what is left.
+    """
+    assert end is not None
+    rows = np.abs(W).max(axis=1)
+    live = rows > 0.0
+    e = np.frexp(np.where(live, rows, 1.0))[1] - 1  # 2**e <= row max < 2**(e+1)
+    W_hat = np.ldexp(W, -e[:, None])
+    power = np.where(live, np.ldexp(1.0, e), 0.0)
+    log_kappa = _log_cond(W_hat[live])
+    for t in range(start, end):
+        pieces = list(_row_scaled_factors(power, RowScaled(W_hat, power), W_hat, log_kappa))
+        if isinstance(steps, ConstantSteps):
+            yield from pieces
+            continue
+        yield from (f._replace(last=False) for f in pieces)
+        d = steps.dphi[t]  # φ' as its own row scaling: d * 2**e could underflow
+        yield from _row_scaled_factors(np.abs(d), RowScaled(None, d), None, 0.0)
 
 
 def _explicit_factors(matrices: Iterator[FloatArray], start: int) -> Iterator[Factor]:

@@ -376,3 +376,29 @@ def test_a_block_that_multiplies_to_exactly_zero():
     rnn = RNN(W_hh=[[0.9, 0.2], [0.1, 0.8]], W_xh=np.eye(2), activation="relu")
     result = compute_spectrum(rnn, [[1, -9], [1, -9], [-9, -9]])
     assert result.log10_singular_values.tolist() == [-np.inf, -np.inf]
+
+
+def test_w_diag_1e250_1_keeps_sigma_2_equal_to_1():
+    """Regression: one linear step of W = diag(1e250, 1) gave log10 σ = [250, null]: σ₂ = 1
+    was flushed beside 1e250 in the same block and reported as an exact zero."""
+    from gradscope.numeric.steps import ConstantSteps, RNNSteps
+
+    W = np.diag([1e250, 1.0])
+    for steps in (ConstantSteps(W, 1), RNNSteps(W, np.ones((1, 2))), W[None]):
+        assert log10_singular_values(steps) == pytest.approx([250.0, 0.0], abs=1e-12)
+    assert log10_singular_values(ConstantSteps(W, 3)) == pytest.approx([750.0, 0.0], abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_w_whose_rows_span_hundreds_of_decades_matches_mpmath(seed):
+    """Hypothesis: every σ is exact when W's own rows span 1e-140 … 1e140 (tanh φ')."""
+    from gradscope.numeric.steps import RNNSteps
+
+    rng = np.random.default_rng(seed)
+    n, T = 4, 6
+    W = np.diag(10.0 ** np.linspace(-140, 140, n)[rng.permutation(n)]) @ rng.standard_normal(
+        (n, n)
+    )
+    d = 1.0 - np.tanh(rng.standard_normal((T, n))) ** 2
+    J = np.stack([d[t][:, None] * W for t in range(T)])  # exact: row scalings of W
+    assert_log10_close(log10_singular_values(RNNSteps(W, d)), reference_log10(J))
