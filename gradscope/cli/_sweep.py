@@ -76,14 +76,17 @@ from gradscope.cli._base import (
     "--out",
     metavar="FILE",
     help="Write the table to FILE (.csv or .jsonl, by suffix), appending as it goes; "
-    "rows already in FILE are skipped, so an interrupted sweep resumes.",
+    "rows already in FILE are skipped, so an interrupted sweep resumes. One sweep at a "
+    "time per FILE (it holds FILE.lock while it runs).",
 )
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Local worker processes (joblib/loky), one BLAS thread each.",
+    help="Local worker processes, one BLAS thread each; at most one per configuration "
+    "still to measure, refused if they would not fit in free memory, and ended when "
+    "the sweep ends or is killed.",
 )
 @click.option(
     "--scheduler",
@@ -142,6 +145,7 @@ def sweep(
 
     from gradscope.errors import ConfigError
     from gradscope.sweep.config import load_config, merge_settings
+    from gradscope.sweep.executors import TooManyJobsError
     from gradscope.sweep.grid import SweepGrid
     from gradscope.sweep.output import OutputPathError, output_format
     from gradscope.sweep.parse import parse_floats, parse_ints
@@ -184,7 +188,7 @@ def sweep(
         raise click.UsageError("give --norms or --radii (or norms/radii in the --config file)")
     grid = SweepGrid.from_mapping(merged)
 
-    stderr = click.get_text_stream("stderr")
+    stderr = sys.stderr  # (click.get_text_stream is deprecated in some click releases)
     if progress is None:  # a bar on a terminal, unless the table itself is printed there
         progress = stderr.isatty() and (out is not None or not sys.stdout.isatty())
     bar = TextProgress(stderr) if progress else None
@@ -205,9 +209,12 @@ def sweep(
             emit=lambda text: click.echo(text, nl=False),
             progress=bar,
             on_start=on_start,
+            on_warning=lambda message: click.echo(f"warning: {message}", err=True),
         )
     except OutputPathError as exc:
         raise click.BadParameter(str(exc), param_hint="--out") from None
+    except TooManyJobsError as exc:
+        raise click.BadParameter(str(exc), param_hint="--jobs") from None
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

@@ -4,7 +4,9 @@ A sweep expands a grid of weight families × norms (or radii) × hidden sizes ×
 horizons × activations × seeds (:class:`SweepGrid`), measures every
 configuration's seeds as one batch (:func:`run_sweep`), and writes one tidy
 table, one row per (configuration, seed), as CSV or JSON lines, resumably.
-See :mod:`gradscope.sweep.output` for the columns.
+See :mod:`gradscope.sweep.output` for the columns, :mod:`gradscope.sweep.lock`
+for why two sweeps never write one file at once, and
+:mod:`gradscope.sweep.executors` for the local worker processes.
 """
 
 from __future__ import annotations

@@ -6,15 +6,24 @@ See :mod:`gradscope.sweep.units` for why each configuration is one batch, and
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gradscope.errors import ConfigError
-from gradscope.sweep.executors import WORKERS_CANNOT_IMPORT, DaskRunner, run_loky, run_serial
+from gradscope.sweep.executors import (
+    WORKERS_CANNOT_IMPORT,
+    DaskRunner,
+    plan_workers,
+    run_processes,
+    run_serial,
+)
 from gradscope.sweep.grid import Configuration, SweepGrid
+from gradscope.sweep.lock import lock_output
 from gradscope.sweep.output import (
     ExistingTable,
     RowKey,
@@ -51,7 +60,8 @@ class SweepSummary:
         The output file, or None for standard output.
     format : {"csv", "jsonl"}
     mode : str
-        ``serial``, ``jobs=N`` or ``dask=ADDRESS``.
+        ``serial`` (in this process), ``jobs=N`` (N local worker processes: at
+        most one per configuration measured) or ``dask=ADDRESS``.
     rows : int
         Rows of the grid.
     computed, skipped : int
@@ -123,6 +133,7 @@ def run_sweep(
     emit: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_start: Callable[[int, int, bool], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> SweepSummary:
     """Measure every row of the grid and write the table.
 
@@ -133,10 +144,15 @@ def run_sweep(
         A ``.csv`` or ``.jsonl`` file. Rows already in it are skipped, new rows
         are appended as each configuration finishes, and at the end the file is
         rewritten in grid order. Without ``out`` the table goes to ``emit``.
+        While the sweep runs it holds the lock ``OUT.lock``
+        (:func:`~gradscope.sweep.lock.lock_output`), from before it reads the
+        file until after the final rewrite.
     fmt : {"csv", "jsonl"}
         The format for ``emit`` (with ``out``, its suffix decides).
     jobs : int
-        Local worker processes (loky); 1 runs in this process.
+        Local worker processes, at most one per configuration with missing
+        rows (:func:`~gradscope.sweep.executors.plan_workers`), one BLAS thread
+        each, none outliving this process; 1 runs in this process.
     scheduler : str, optional
         Address of a running Dask scheduler (instead of ``jobs``).
     emit : callable, optional
@@ -146,6 +162,9 @@ def run_sweep(
     on_start : callable, optional
         Called once before measuring with (rows to do, rows skipped, whether an
         interrupted last line was dropped).
+    on_warning : callable, optional
+        Receives each warning (more workers than usable cores); without it
+        they are issued as :class:`RuntimeWarning`.
 
     Returns
     -------
@@ -155,6 +174,11 @@ def run_sweep(
     ------
     OutputPathError
         If ``out`` has another suffix or cannot be written (before anything runs).
+    OutputLockedError
+        If another sweep is writing ``out`` (the message names its pid and host).
+    TooManyJobsError
+        If ``jobs`` worker processes would not fit in the free memory (before
+        anything runs; the message names a ``jobs`` that fits).
     ConfigError
         If ``out`` holds another sweep's columns or malformed rows, or the Dask
         cluster is unreachable or its workers cannot import gradscope.
@@ -164,37 +188,82 @@ def run_sweep(
         raise ConfigError(f"jobs must be >= 1, got {jobs}")
     if scheduler is not None and jobs != 1:
         raise ConfigError("give jobs or a Dask scheduler, not both")
+    if out is not None:
+        fmt = output_format(out)
+        check_output_path(out)
+        lock: contextlib.AbstractContextManager[object] = lock_output(out)
+    elif fmt not in ("csv", "jsonl"):
+        raise ConfigError(f"format must be csv or jsonl, got {fmt!r}")
+    else:
+        lock = contextlib.nullcontext()
+    with lock:
+        todo, skipped, dropped, mode = _measure(
+            grid, out, fmt, jobs, scheduler, emit, progress, on_start, on_warning
+        )
+    return SweepSummary(
+        grid=grid,
+        out=None if out is None else str(out),
+        format=fmt,
+        mode=mode,
+        rows=grid.rows,
+        computed=todo,
+        skipped=skipped,
+        dropped_partial=dropped,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=5)  # the caller of run_sweep
+
+
+def _measure(
+    grid: SweepGrid,
+    out: str | Path | None,
+    fmt: str,
+    jobs: int,
+    scheduler: str | None,
+    emit: Callable[[str], None] | None,
+    progress: Callable[[int, int], None] | None,
+    on_start: Callable[[int, int, bool], None] | None,
+    on_warning: Callable[[str], None] | None,
+) -> tuple[int, int, bool, str]:
+    """The body of :func:`run_sweep` (with ``out`` locked): (todo, skipped, dropped, mode)."""
     cols = columns(grid.thresholds)
-    order = grid_order(grid)
     done: set[RowKey] = set()
     dropped = False
     existing: ExistingTable | None = None
     if out is not None:
-        fmt = output_format(out)
-        check_output_path(out)
         existing = read_table(out, fmt, cols)
         done, dropped = set(existing.keys), existing.dropped_partial
-    elif fmt not in ("csv", "jsonl"):
-        raise ConfigError(f"format must be csv or jsonl, got {fmt!r}")
     tasks = _plan(grid, done)
     todo = sum(len(t.wanted) for t in tasks)
     skipped = grid.rows - todo
+    workers = 0
     if scheduler is not None:
         mode = f"dask={scheduler}"
     else:
-        mode = "serial" if jobs == 1 else f"jobs={jobs}"
-    dask = DaskRunner(scheduler) if scheduler is not None and tasks else None
-    try:
+        workers = plan_workers(jobs, len(tasks), warn=on_warning or _warn)
+        mode = f"jobs={workers}" if workers else "serial"
+    longest_first = sorted(tasks, key=lambda t: -t.cost)
+    with contextlib.ExitStack() as stack:
+        results: Generator[UnitResult, None, None]
+        if scheduler is not None and tasks:
+            dask = DaskRunner(scheduler)
+            stack.callback(dask.close)
+            results = dask.run(longest_first)
+        elif workers:
+            results = run_processes(longest_first, workers)
+        else:
+            results = run_serial(tasks)
+        # Closed on the way out, before the Dask client: an exception or a
+        # KeyboardInterrupt cancels the pending work and ends the worker processes
+        # now, not whenever the traceback holding this frame is freed.
+        stack.enter_context(contextlib.closing(results))
         if on_start:
             on_start(todo, skipped, dropped)
         if progress:
             progress(0, todo)
-        if dask is not None:
-            results = dask.run(sorted(tasks, key=lambda t: -t.cost))
-        elif jobs > 1 and len(tasks) > 1:
-            results = run_loky(sorted(tasks, key=lambda t: -t.cost), jobs)
-        else:
-            results = run_serial(tasks)
         if out is not None and existing is not None:
             with TableWriter(out, fmt, cols, existing) as writer:
                 _drain(results, lambda r: writer.append(r.rows), progress, todo)
@@ -209,22 +278,9 @@ def run_sweep(
                 progress,
                 todo,
             )
-    finally:
-        if dask is not None:
-            dask.close()
     if out is not None:
-        sort_table(out, fmt, cols, order)
-    return SweepSummary(
-        grid=grid,
-        out=None if out is None else str(out),
-        format=fmt,
-        mode=mode,
-        rows=grid.rows,
-        computed=todo,
-        skipped=skipped,
-        dropped_partial=dropped,
-        seconds=time.perf_counter() - t0,
-    )
+        sort_table(out, fmt, cols, grid_order(grid))
+    return todo, skipped, dropped, mode
 
 
 def _plan(grid: SweepGrid, done: set[RowKey]) -> list[UnitTask]:

@@ -74,7 +74,7 @@ class UnitResult:
 def _blas_controller() -> Any:
     try:
         from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-    except ImportError:  # optional: loky workers are pinned by environment variables
+    except ImportError:  # optional: worker processes are pinned by environment variables
         return None
     return ThreadpoolController()
 
