@@ -81,6 +81,21 @@ class SweepSummary:
     dropped_partial: bool
     seconds: float = field(compare=False)
 
+    @property
+    def python(self) -> str:
+        """Python lines that rebuild a row's network and inputs, in the row's column names.
+
+        Seed index i of a run with seed S is ``instance_seed(S, i)`` (not ``seed=S``).
+        """
+        g = self.grid
+        where = f"gradscope.instance_seed({g.seed}, seed_index)"
+        return (
+            f"rnn = gradscope.random_rnn(family, hidden, {g.scale_kind}=scale, "
+            f"activation=activation, input_size={g.input_size}, seed={where}); "
+            f"x = gradscope.random_inputs(T, {g.input_size}, seed={where}, "
+            f"scale={g.input_scale!r})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": "sweep",
@@ -92,6 +107,8 @@ class SweepSummary:
             "computed": self.computed,
             "skipped": self.skipped,
             "dropped_partial_line": self.dropped_partial,
+            "python": self.python,
+            "python_names": "family, hidden, scale, activation, T, seed_index: a row's columns",
             "seconds": round(self.seconds, 3),
         }
 
