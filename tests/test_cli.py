@@ -264,52 +264,16 @@ def test_spectrum_prints_the_python_call_that_rebuilds_its_network():
 
 
 def test_bound_prints_the_python_call_of_every_row_and_seed():
-
-    res = run(
-        "bound",
-        "--norm",
-        "0.9",
-        "--T",
-        "15",
-        "--hidden",
-        "4",
-        "--seeds",
-        "3",
-        "--families",
-        "gaussian,identity",
-        "--activations",
-        "tanh",
-        "--seed",
-        "5",
-        "--json",
-    )
-    data = json.loads(res.output)
+    args = ["bound", "--norm", "0.9", "--T", "15", "--hidden", "4", "--seeds", "3"]
+    args += ["--families", "gaussian,identity", "--activations", "tanh", "--seed", "5"]
+    data = json.loads(run(*args, "--json").output)
     for row in data["rows"]:
         for entry in row["per_seed"]:
             rnn, x = _rebuild(row["python"], entry["seed"])
             assert rnn.W_hh.shape == (4, 4) and x.shape == (15, 8)
             ref = _plain_log10_singular_values(rnn, x)[0]
             assert entry["log10_measured"] == pytest.approx(ref, abs=1e-10)
-    assert (
-        data["rows"][0]["python"]
-        in run(
-            "bound",
-            "--norm",
-            "0.9",
-            "--T",
-            "15",
-            "--hidden",
-            "4",
-            "--seeds",
-            "3",
-            "--families",
-            "gaussian,identity",
-            "--activations",
-            "tanh",
-            "--seed",
-            "5",
-        ).output
-    )
+    assert data["rows"][0]["python"] in run(*args).output
 
 
 def test_matplotlib_is_a_core_dependency():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from gradscope.cli._base import (
@@ -188,26 +190,16 @@ def spectrum(
         if (norm is None) == (radius is None):
             raise click.UsageError("generated weights need exactly one of --norm and --radius")
         resolve_method(hidden or 64, T or 100)
-        rnn = random_rnn(
-            family or "gaussian",
-            hidden or 64,
-            norm=norm,
-            radius=radius,
-            activation=activation,
-            input_size=input_size or 8,
-            seed=instance_seed(seed, 0),
-        )
-        python = reproduce_instance(
-            family or "gaussian",
-            hidden or 64,
-            norm=norm,
-            radius=radius,
-            activation=activation,
-            input_size=input_size or 8,
-            T=T or 100,
-            input_scale=input_scale,
-            seed=seed,
-        )
+        generated: dict[str, Any] = {
+            "family": family or "gaussian",
+            "hidden": hidden or 64,
+            "norm": norm,
+            "radius": radius,
+            "activation": activation,
+            "input_size": input_size or 8,
+        }
+        rnn = random_rnn(**generated, seed=instance_seed(seed, 0))
+        python = reproduce_instance(**generated, T=T or 100, input_scale=input_scale, seed=seed)
         source = f"generated: {family or 'gaussian'}, " + (
             f"‖W‖₂ = {norm:g}" if norm is not None else f"ρ(W) = {radius:g}"
         )
