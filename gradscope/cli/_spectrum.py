@@ -267,6 +267,7 @@ def spectrum(
         import numpy as np
 
         from gradscope.report.table import format_log10, format_table
+        from gradscope.report.text import error_footer
 
         sp = report.spectrum
         s = sp.log10_singular_values
@@ -293,6 +294,7 @@ def spectrum(
                     f"bound (γ‖W‖₂)^{sp.steps}: {format_log10(report.log10_bound)} "
                     f"(γ = {report.gamma:g}, ‖W‖₂ = {report.spectral_norm:.6g}); each σ_i is "
                     "exact relative to its own size, however far below σ₁",
+                    error_footer(sp.log10_error),
                     *(
                         [f"the same network in Python: import gradscope; {report.python}"]
                         if report.python

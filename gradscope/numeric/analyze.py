@@ -45,8 +45,9 @@ from gradscope.numeric.cells import (
     lstm_steps,
 )
 from gradscope.numeric.forward import forward, rnn_steps
-from gradscope.numeric.graded import graded_log_singular_values, graded_product
+from gradscope.numeric.graded import json_errors
 from gradscope.numeric.products import scan_product
+from gradscope.numeric.spectrum import compute_singular_values
 from gradscope.numeric.spectrum_report import FLOAT_DECADES
 from gradscope.numeric.steps import RNNSteps, Steps
 
@@ -163,6 +164,8 @@ class LayerAnalysis:
         Steps run: the product :math:`\partial s_T / \partial s_0` has T factors.
     log10_singular_values : (state_size,) ndarray
         Descending; ``-inf`` for an exact zero.
+    log10_error : (state_size,) ndarray
+        Their error bounds (:func:`~gradscope.numeric.spectrum.compute_singular_values`).
     lyapunov_exponents : (state_size,) ndarray
         Natural log per step, descending.
     threshold : float
@@ -194,6 +197,7 @@ class LayerAnalysis:
     activation: str | None
     T: int
     log10_singular_values: FloatArray
+    log10_error: FloatArray
     lyapunov_exponents: FloatArray
     threshold: float
     horizon: int | None
@@ -209,7 +213,7 @@ class LayerAnalysis:
     qr_count: int
 
     def __post_init__(self) -> None:
-        for name in ("log10_singular_values", "lyapunov_exponents"):
+        for name in ("log10_singular_values", "log10_error", "lyapunov_exponents"):
             object.__setattr__(self, name, _readonly(getattr(self, name)))
 
     @property
@@ -245,6 +249,7 @@ class LayerAnalysis:
             "product": f"ds_{self.T}/ds_0",
             "T": self.T,
             "log10_singular_values": [_finite(v) for v in self.log10_singular_values],
+            "log10_error": json_errors(self.log10_error),
             "lyapunov_exponents": [_finite(v) for v in self.lyapunov_exponents],
             "memory_horizon": {
                 "definition": "first k with ||ds_T/ds_(T-k)||_2 < threshold",
@@ -380,11 +385,8 @@ def _analyze_layer(
 ) -> LayerAnalysis:
     T = int(steps.T or 0)
     exact_zeros = isinstance(steps, RNNSteps) and not np.all(steps.dphi != 0.0)
-    product = graded_product(_View(steps) if exact_zeros else steps, 0, T)
-    assert product.U is not None
-    log_sigma, _ = graded_log_singular_values(product.log_scales, product.U)
-    s = log_sigma / LN10
-    lyap = np.sort(product.log_diag / product.steps)[::-1]
+    spectrum = compute_singular_values(_View(steps) if exact_zeros else steps, end=T)
+    s, lyap = spectrum.log10_singular_values, spectrum.lyapunov_exponents
     end = _View(steps, from_end=True)
     scan = scan_product(end, norm_at=1, thresholds=(theta,), cap=T)
     found = int(scan.horizons[0])
@@ -417,6 +419,7 @@ def _analyze_layer(
         activation=model.activation.name if isinstance(model, RNN) else None,
         T=T,
         log10_singular_values=s,
+        log10_error=spectrum.log10_error,
         lyapunov_exponents=lyap,
         threshold=theta,
         horizon=horizon,
@@ -429,7 +432,7 @@ def _analyze_layer(
         gate_mean=gate_mean,
         verdict=verdict,
         message=message,
-        qr_count=product.qr_count,
+        qr_count=spectrum.qr_count,
     )
 
 

@@ -66,6 +66,7 @@ from gradscope.numeric.kernels import (
     _NEGLIGIBLE,
     _NUMPY,
     _SCIPY,
+    _cond_row_equilibrated,
     _Kernels,
     _Reflectors,
     _strictly_lower,
@@ -74,7 +75,18 @@ from gradscope.numeric.kernels import (
 )
 from gradscope.numeric.steps import ArraySteps, ConstantSteps, RNNSteps, Steps
 
-__all__ = ["COND_LIMIT", "GradedProduct", "graded_log_singular_values", "graded_product"]
+__all__ = [
+    "COND_LIMIT",
+    "SAFETY",
+    "UNIT_ROUNDOFF",
+    "GradedProduct",
+    "GradedValues",
+    "graded_log_singular_values",
+    "graded_product",
+    "graded_singular_values",
+    "json_errors",
+    "sorted_errors",
+]
 
 FloatArray = NDArray[np.float64]
 Apply = Callable[[FloatArray], FloatArray]
@@ -92,6 +104,10 @@ class Factor(NamedTuple):
 
 
 EPS = float(np.finfo(np.float64).eps)
+UNIT_ROUNDOFF = EPS / 2  # u = 2**-53
+#: The safety factor on the first-order error bounds (docs: "How exact is exact"):
+#: every bound the engine reports is its first-order estimate times this.
+SAFETY = 4.0
 LN2 = math.log(2.0)
 #: Default bound on the predicted condition number of one block.
 COND_LIMIT = 1e10
@@ -128,6 +144,19 @@ class GradedProduct:
     marked : tuple of (int, ndarray, ndarray)
         ``(t, ℓ, U)`` of the product :math:`J_t \cdots J_{start+1}` at each of the
         steps ``marks`` asked for, in order (empty when none were).
+    log_error : (r,) ndarray
+        The block loop's first-order error in the natural log of each row's
+        direction (the rows of ``U``), before the safety factor:
+        :math:`\sum_b \tilde\kappa_b \,(u\, n\, (k_b + 2)\, g_{jb} + \sqrt n\, f_b)`
+        with :math:`\tilde\kappa_b` the row-equilibrated condition of block b's
+        ``R``, :math:`g_{jb} = \|R_{:,j}\|_2/|R_{jj}|` its column grading
+        (:func:`_column_grading`) and :math:`f_b` the flushes' relative change
+        of a row.
+    zeros_exact : bool
+        Every row that became zero did so exactly (no flush or fold dropped a
+        nonzero row): the ``-inf`` values are then exact zeros.
+    worst_block_cond : float
+        The largest :math:`\tilde\kappa_b` met.
     """
 
     log_scales: FloatArray
@@ -138,6 +167,9 @@ class GradedProduct:
     qr_count: int
     longest_block: int
     marked: tuple[tuple[int, FloatArray, FloatArray], ...] = ()
+    log_error: FloatArray | None = None
+    zeros_exact: bool = True
+    worst_block_cond: float = 1.0
 
 
 # --- the factors, with a bound on the log-condition of each ---------------------
@@ -360,11 +392,31 @@ def _explicit_factors(matrices: Iterator[FloatArray], start: int) -> Iterator[Fa
 # --- block hygiene, QR and folding ----------------------------------------------
 
 
-def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float]:
+def _column_grading(R: FloatArray) -> FloatArray:
+    """For each row j of the upper trapezoid of ``R``: ‖R[:, j]‖₂ / |R[j, j]|.
+
+    Column j of the block is ``Q R[:, j]``; a rounding error relative to that
+    column's size moves ``R[j, j]`` (the block's growth in direction j, once the
+    columns before it are removed) by this factor more. It is 1 for a
+    triangular block without coupling and grows to σ₁/σ_j of the block when
+    every column has turned towards the top direction.
+    """
+    T = np.triu(R)
+    K = T.shape[0]
+    cols = np.sqrt(np.einsum("ij,ij->j", T[:, :K], T[:, :K]))
+    diag = np.abs(np.diagonal(T)[:K])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(diag > 0.0, cols / np.where(diag > 0.0, diag, 1.0), np.inf)
+
+
+def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float, float]:
     """Keep the block's largest entry in ``[2**-100, 2**100]`` and flush its negligible ones.
 
     The scale goes to ``beta`` (natural log); entries below ``2**-800`` times the
     largest are set to 0, so no subnormal number reaches the QR that follows.
+    Returns ``(B, beta, moved)``: ``moved`` bounds the flush's relative change of
+    each row, the largest flushed entry over the largest kept one (0 when
+    nothing was flushed, ``inf`` when a nonzero row was flushed whole).
     """
     size = np.abs(B)
     peak = float(size.max()) if B.size else 0.0
@@ -374,15 +426,22 @@ def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float]:
             "float64's range; rescale the weights"
         )
     if peak == 0.0:
-        return B, beta
+        return B, beta, 0.0
     threshold = peak * _BLOCK_FLUSH
+    moved = 0.0
     if float(size.min()) < threshold:  # rare: only then is a second pass needed
-        np.copyto(B, 0.0, where=size < threshold)
+        small = size < threshold
+        lost = np.where(small, size, 0.0).max(axis=1)
+        kept = np.where(small, 0.0, size).max(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(lost > 0.0, lost / kept, 0.0)
+        moved = float(ratio.max())
+        np.copyto(B, 0.0, where=small)
     e = math.frexp(peak)[1]
     if abs(e) > _BLOCK_RANGE:
         B = np.ldexp(B, -e)  # exact
         beta += e * LN2
-    return B, beta
+    return B, beta, moved
 
 
 def _exp_nonpositive(X: FloatArray, zero: NDArray[np.bool_] | None = None) -> None:
@@ -402,8 +461,8 @@ def _fold(
     ell: FloatArray,
     U: FloatArray,
     triu_matmul: Callable[[FloatArray, FloatArray], FloatArray] = _triu_matmul,
-) -> tuple[FloatArray, FloatArray]:
-    r"""``diag(e^ℓ') U' = e^β R diag(e^ℓ) U`` with unit rows in ``U'``.
+) -> tuple[FloatArray, FloatArray, bool]:
+    r"""``diag(e^ℓ') U' = e^β R diag(e^ℓ) U`` with unit rows in ``U'``, and whether a row was lost.
 
     Entry (i, k) of ``R`` is scaled by :math:`e^{\ell_k - g_i}` with
     :math:`g_i = \max_{k \ge i} \ell_k`, so no factor exceeds 1; only the upper
@@ -411,7 +470,9 @@ def _fold(
     divided by its largest coefficient and coefficients below ``2**-200`` of it
     are dropped. A factor below :math:`e^{-700}` (1e-304) is taken as 0: it
     could only matter beside a row peak ``2**-200`` times smaller, and numpy's
-    ``exp`` is ten times slower where its result would be subnormal.
+    ``exp`` is ten times slower where its result would be subnormal. The flag
+    is true when a nonzero row of ``R`` came out zero (all its weights below
+    that, or cancellation): such a zero is not exact.
     """
     K = R.shape[0]
     g = np.maximum.accumulate(ell[::-1])[::-1][:K]
@@ -420,18 +481,21 @@ def _fold(
     _exp_nonpositive(C, _strictly_lower(*C.shape))  # R's upper trapezoid only
     C *= R
     peak = np.maximum(C.max(axis=1), -C.min(axis=1)) if C.size else np.zeros(K)
+    nonzero = np.any(np.triu(R) != 0.0, axis=1) & live
+    dropped = bool(np.any(nonzero & ~(peak > 0.0)))  # every weight underflowed
     live &= peak > 0.0
     peak[~live] = 1.0
     C *= (1.0 / peak)[:, None]
     _zero_below(C, _NEGLIGIBLE)
     Y = triu_matmul(C, U)
     nu = np.sqrt(np.einsum("ij,ij->i", Y, Y))
+    dropped |= bool(np.any(live & ~(nu > 0.0)))  # a row cancelled to zero: not exact
     live &= nu > 0.0
     nu[~live] = 1.0
     Y *= (1.0 / nu)[:, None]
     _zero_below(Y, _NEGLIGIBLE)
     Y[~live] = 0.0
-    return np.where(live, g + beta + np.log(peak) + np.log(nu), -np.inf), Y
+    return np.where(live, g + beta + np.log(peak) + np.log(nu), -np.inf), Y, dropped
 
 
 class _Group:
@@ -450,12 +514,13 @@ class _Group:
     their error against a QR after every step, and save a fold per block.)
     """
 
-    __slots__ = ("R", "log_scale", "span")
+    __slots__ = ("R", "log_scale", "lost", "span")
 
     def __init__(self) -> None:
         self.R: FloatArray | None = None  # upper trapezoidal; the product is e^log_scale R
         self.log_scale = 0.0
         self.span = 0.0  # Σ predicted log κ of the grouped blocks
+        self.lost = False  # did a fold drop a nonzero row?
 
     def push(self, R: FloatArray, beta: float, span: float, kernels: _Kernels) -> bool:
         """Multiply ``e^beta R`` (upper trapezoid read, K × r) onto the group.
@@ -489,9 +554,10 @@ class _Group:
         """
         if self.R is None:
             return ell, U
-        out = _fold(self.R, self.log_scale, ell, U, kernels.triu_matmul)
+        ell, U, dropped = _fold(self.R, self.log_scale, ell, U, kernels.triu_matmul)
         self.R, self.log_scale, self.span = None, 0.0, 0.0
-        return out
+        self.lost |= dropped
+        return ell, U
 
 
 def _apply(apply: Apply, B: FloatArray | _Reflectors, kernels: _Kernels) -> FloatArray:
@@ -570,12 +636,32 @@ def graded_product(
     t = t_last = start  # steps completed; step of the last factor applied
     group = _Group()  # the R factors not yet folded into diag(e^ℓ) U
 
+    log_error = np.zeros(n)  # first-order, natural log, per direction (row of R)
+    lost = [False]  # did a flush or a fold drop a nonzero row (a zero that is not exact)?
+    worst_cond = 1.0
+    flushed = 0.0  # the flushes' relative row change since the last QR
+
     def factorise() -> None:
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha, measured
+        nonlocal log_error, worst_cond, flushed
         assert isinstance(B, np.ndarray)
-        B, beta = _tidy(B, beta)
+        B, beta, moved = _tidy(B, beta)
         Q, R = kernels.qr(B)
         K = R.shape[0]
+        # The block's rounding (k products, the QR, the group product) changes
+        # each column by about u n per factor relative to its size, which moves
+        # R[j, j] by that times ‖R[:, j]‖ / |R[j, j]| (the column grading), and
+        # a row-wise relative change of R moves the singular values by at most
+        # that times its row-equilibrated condition κ̃. A model, calibrated
+        # against exact references (tests/numeric/test_accuracy.py), not a theorem.
+        kappa = _cond_row_equilibrated(R)
+        worst_cond = max(worst_cond, kappa)
+        flushed = max(flushed, moved)
+        rounding = UNIT_ROUNDOFF * n * (k + 2) * _column_grading(R)
+        log_error = log_error[:K] + (rounding + math.sqrt(n) * flushed) * kappa
+        if flushed == math.inf:
+            lost[0] = True
+        flushed = 0.0
         with np.errstate(divide="ignore"):
             logd = np.log(np.abs(np.diagonal(R)))
         log_diag = log_diag[:K] + (logd + beta if t_last > boundary else 0.0)
@@ -629,7 +715,8 @@ def graded_product(
         if growth is not None:
             drift = (drift[0] + growth[0], drift[1] + growth[1])
         if growth is None or drift[0] < -_DRIFT or drift[1] > _DRIFT:
-            B, beta = _tidy(B, beta)
+            B, beta, moved = _tidy(B, beta)
+            flushed = max(flushed, moved)
             drift = (0.0, 0.0)
         k += 1
         budget += c
@@ -656,6 +743,9 @@ def graded_product(
         qr_count=qr_count,
         longest_block=longest,
         marked=tuple(marked),
+        log_error=log_error,
+        zeros_exact=not (lost[0] or group.lost),
+        worst_block_cond=worst_cond,
     )
 
 
@@ -804,10 +894,51 @@ def _rotate(
     return int(big.size)
 
 
+def json_errors(errors: FloatArray) -> list[float | str | None]:
+    """Error bounds for JSON: a float, ``None`` beside an exact zero, ``"inf"`` where
+    the data do not determine the value (JSON has no infinity)."""
+    return [None if math.isnan(e) else "inf" if math.isinf(e) else float(e) for e in errors]
+
+
+def sorted_errors(log_values: FloatArray, key: FloatArray, errors: FloatArray) -> FloatArray:
+    """Per-direction errors (rows in ``key``'s order) for values sorted descending.
+
+    The direction with the j-th largest ``key`` is taken as the j-th value, and
+    the errors are made non-decreasing down the list, so a value never gets a
+    smaller bound than one above it (the assignment is approximate; its
+    monotone envelope is not).
+    """
+    live = np.isfinite(key)
+    order = np.argsort(-key[live], kind="stable")
+    env = np.maximum.accumulate(errors[live][order]) if order.size else np.zeros(0)
+    out = np.full(log_values.size, np.nan)
+    m = min(env.size, int(np.count_nonzero(np.isfinite(log_values))))
+    out[:m] = env[:m]
+    if m < np.count_nonzero(np.isfinite(log_values)):  # more values than directions
+        out[m : np.count_nonzero(np.isfinite(log_values))] = env[-1] if env.size else np.inf
+    return out
+
+
+class GradedValues(NamedTuple):
+    """What :func:`graded_singular_values` returns."""
+
+    log_sigma: FloatArray  # (n,) natural logs, descending; -inf for exact zeros
+    sweeps: int  # one-sided Jacobi sweeps
+    log_error: float  # first-order error of the reduction and Jacobi, natural log
+
+
 def graded_log_singular_values(
     log_scales: FloatArray, U: FloatArray, *, max_sweeps: int = _MAX_SWEEPS
 ) -> tuple[FloatArray, int]:
-    r"""Natural logs of the singular values of ``diag(e^ℓ) U``, descending.
+    """``(log σ, sweeps)`` of ``diag(e^ℓ) U``: :func:`graded_singular_values` without the error."""
+    values = graded_singular_values(log_scales, U, max_sweeps=max_sweeps)
+    return values.log_sigma, values.sweeps
+
+
+def graded_singular_values(
+    log_scales: FloatArray, U: FloatArray, *, max_sweeps: int = _MAX_SWEEPS
+) -> GradedValues:
+    r"""Natural logs of the singular values of ``diag(e^ℓ) U``, descending, with their error.
 
     Parameters
     ----------
@@ -818,11 +949,15 @@ def graded_log_singular_values(
 
     Returns
     -------
-    log_sigma : (n,) ndarray
-        :math:`\log\sigma_i`, descending; ``-inf`` for exact zeros (zero rows,
-        and the ``n − r`` directions the product does not reach).
-    sweeps : int
-        One-sided Jacobi sweeps used.
+    GradedValues
+        ``log_sigma`` (n,): :math:`\log\sigma_i`, descending; ``-inf`` for exact
+        zeros (zero rows, and the ``n − r`` directions the product does not
+        reach). ``sweeps``: one-sided Jacobi sweeps used. ``log_error``: the
+        first-order bound on the error this reduction adds to every
+        :math:`\log\sigma_i`, :math:`u\,r\,(\text{sweeps} + 3)\,
+        \max(\tilde\kappa(M), \kappa(N))` (the LQ factor ``M`` with its rows
+        equilibrated, and Jacobi's unit-column ``N``; Demmel & Veselić 1992),
+        before the safety factor.
 
     Raises
     ------
@@ -847,13 +982,14 @@ def graded_log_singular_values(
     r = ell.size
     out = np.full(n, -np.inf)
     if r == 0:
-        return out, 0
+        return GradedValues(out, 0, 0.0)
     order = np.argsort(-ell, kind="stable")
     ell = ell[order]
     M = np.asarray(np.linalg.qr(U[live][order].T, mode="r")).T  # U^T = V M^T
     X, ell = _jacobi_start(ell, M)
+    kappa = max(_cond_row_equilibrated(M, lower=True), _cond_row_equilibrated(X))
     sweep = _jacobi(X, ell, max_sweeps=max_sweeps)
     with np.errstate(divide="ignore"):
         values = ell + np.log(np.sqrt(np.einsum("ij,ij->i", X, X)))
     out[:r] = np.sort(values)[::-1]
-    return out, sweep
+    return GradedValues(out, sweep, UNIT_ROUNDOFF * r * (sweep + 3) * kappa)

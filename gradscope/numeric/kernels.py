@@ -16,6 +16,7 @@ subnormal number reaches LAPACK.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -191,6 +192,42 @@ def _numpy_svdvals(A: FloatArray) -> FloatArray:
 def _scipy_svdvals(A: FloatArray) -> FloatArray:
     out: FloatArray = _scipy_linalg().svdvals(A, check_finite=False)
     return out
+
+
+def _cond_row_equilibrated(R: FloatArray, *, lower: bool = False) -> float:
+    r"""An estimate of :math:`\kappa_2(D^{-1} R)`, ``D`` the rows' largest entries.
+
+    ``R`` is upper (or, with ``lower``, lower) trapezoidal, K × r with K <= r;
+    only that triangle is read. The grading of a triangular factor sits in its
+    rows, so this is the conditioning that rounding errors see: the raw
+    :math:`\kappa(R)` is mostly the grading, which costs no accuracy. A square
+    triangle goes to LAPACK ``dtrcon`` (O(K²)) in the 1- and ∞-norms, whose
+    larger value bounds :math:`\kappa_2` (:math:`\|A\|_2^2 \le \|A\|_1\|A\|_\infty`)
+    up to the estimator's own factor (rarely above 3); a trapezoid, or a
+    triangle with a zero row, gets an SVD. ``inf`` when singular.
+    """
+    K, r = R.shape
+    if K == 0:
+        return 1.0
+    T = np.tril(R) if lower else np.triu(R)
+    rows = np.abs(T).max(axis=1)
+    if not np.all(rows > 0.0):
+        return math.inf
+    A = T / rows[:, None]
+    if K != r:
+        s = np.linalg.svd(A, compute_uv=False)
+        return float(s[0] / s[-1]) if s[-1] > 0.0 else math.inf
+    lapack = _scipy_linalg().lapack
+    uplo = "L" if lower else "U"
+    worst = 1.0
+    for norm in ("1", "I"):
+        rcond, info = lapack.dtrcon(A, norm=norm, uplo=uplo, diag="N")
+        if info != 0:
+            raise NumericalError(f"LAPACK dtrcon failed (info = {info})")
+        if not rcond > 0.0:
+            return math.inf
+        worst = max(worst, 1.0 / float(rcond))
+    return worst
 
 
 @dataclass(frozen=True, slots=True)

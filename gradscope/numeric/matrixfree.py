@@ -75,7 +75,10 @@ from numpy.typing import ArrayLike, NDArray
 from gradscope.errors import ConfigError
 from gradscope.numeric.graded import (
     MAX_BLOCK,
+    SAFETY,
+    UNIT_ROUNDOFF,
     Factor,
+    _column_grading,
     _explicit_factors,
     _fold,
     _jacobi,
@@ -84,8 +87,11 @@ from gradscope.numeric.graded import (
     _row_scaled_factors,
     _tidy,
     graded_log_singular_values,
+    graded_singular_values,
+    json_errors,
+    sorted_errors,
 )
-from gradscope.numeric.kernels import _qr_rows_sorted
+from gradscope.numeric.kernels import _cond_row_equilibrated, _qr_rows_sorted
 from gradscope.numeric.steps import (
     ArraySteps,
     ConstantSteps,
@@ -140,6 +146,15 @@ class TopSpectrumResult:
     log10_singular_values : (k,) ndarray
         :math:`\log_{10}\sigma_1 \ge \dots \ge \log_{10}\sigma_k`; ``-inf`` for an
         exact zero.
+    log10_error : (k,) ndarray
+        A bound on :math:`|\Delta\log_{10}\sigma_i|`: the last pass's rounding
+        (the graded engine's first-order model, times its safety factor) plus
+        the predicted convergence error (``convergence_estimate`` scaled to
+        :math:`1 + |\ln\sigma_i|`). The convergence part is an extrapolation of
+        the passes' linear rate from a random start, so the bound is
+        probabilistic: a start nearly orthogonal to a top singular vector
+        could hide it. ``inf`` if the passes did not settle; NaN beside an
+        exact zero.
     right_singular_vectors : (n, k) ndarray
         Column i is :math:`v_i`, unit: the direction of :math:`h_{start}` that
         :math:`P` amplifies by :math:`\sigma_i` (zero for an exact-zero σ).
@@ -162,7 +177,7 @@ class TopSpectrumResult:
     change : float
         The last pass's largest change of :math:`\ln\sigma_i`, i <= k, relative
         to :math:`1 + |\ln\sigma_i|` (−1 if there was only one pass).
-    error_estimate : float
+    convergence_estimate : float
         The largest predicted error of :math:`\ln\sigma_i`, i <= k, in the same
         relative measure (see :func:`_assess`; −1 if unknown). Passes stop when it
         is below ``rtol``: a large ``change`` with a tiny estimate means the block
@@ -176,6 +191,7 @@ class TopSpectrumResult:
     """
 
     log10_singular_values: FloatArray
+    log10_error: FloatArray
     right_singular_vectors: FloatArray
     left_singular_vectors: FloatArray
     lyapunov_exponents: FloatArray
@@ -186,7 +202,7 @@ class TopSpectrumResult:
     passes: int
     converged: bool
     change: float
-    error_estimate: float
+    convergence_estimate: float
     qr_count: int
     longest_block: int
     jacobi_sweeps: int
@@ -195,6 +211,7 @@ class TopSpectrumResult:
     def __post_init__(self) -> None:
         for name in (
             "log10_singular_values",
+            "log10_error",
             "right_singular_vectors",
             "left_singular_vectors",
             "lyapunov_exponents",
@@ -224,12 +241,13 @@ class TopSpectrumResult:
             "hidden": self.hidden,
             "top": self.top,
             "log10_singular_values": _json_floats(self.log10_singular_values),
+            "log10_error": json_errors(self.log10_error),
             "lyapunov_exponents": _json_floats(self.lyapunov_exponents),
             "block": self.block,
             "passes": self.passes,
             "converged": self.converged,
             "change": self.change,
-            "error_estimate": self.error_estimate,
+            "convergence_estimate": self.convergence_estimate,
             "qr_count": self.qr_count,
             "longest_block": self.longest_block,
             "jacobi_sweeps": self.jacobi_sweeps,
@@ -339,6 +357,7 @@ class _Pass:
     log_diag: FloatArray  # (K,) Σ log |R_ii|, the QR-method sums
     qr_count: int
     longest: int
+    log_error: FloatArray  # (K,) first-order rounding error of each direction (natural log)
 
 
 def _graded_pass(
@@ -368,14 +387,23 @@ def _graded_pass(
     budget = 0.0
     alpha, ratios = 1.0, deque[float](maxlen=4)
 
+    log_error = np.zeros(b)
+    flushed = 0.0
+
     def factorise() -> None:
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha
+        nonlocal log_error, flushed
         Q, R = _qr_rows_sorted(B)
         K = R.shape[0]
+        # the engine's per-direction model (gradscope.numeric.graded.graded_product)
+        kappa = _cond_row_equilibrated(R)
+        rounding = UNIT_ROUNDOFF * B.shape[0] * (k + 2) * _column_grading(R)
+        log_error = log_error[:K] + (rounding + math.sqrt(B.shape[0]) * flushed) * kappa
+        flushed = 0.0
         with np.errstate(divide="ignore"):
             logd = np.log(np.abs(np.diagonal(R)))
         log_diag = log_diag[:K] + logd + beta
-        ell, U = _fold(R, beta, ell, U)
+        ell, U, _ = _fold(R, beta, ell, U)
         if b > 1 and 0.0 < budget < math.inf and K > 1:
             sv = np.linalg.svd(R[:, :K], compute_uv=False)
             if sv[-1] > 0.0:
@@ -391,12 +419,21 @@ def _graded_pass(
         rank_drop = live < B.shape[1]
         if B.shape[1] == 0:
             continue  # the product is exactly zero from here on
-        B, beta = _tidy(apply(B), beta)
+        B, beta, moved = _tidy(apply(B), beta)
+        flushed = max(flushed, moved)
         k += 1
         budget += c
     if k:
         factorise()
-    return _Pass(Q=B, log_scales=ell, U=U, log_diag=log_diag, qr_count=qr_count, longest=longest)
+    return _Pass(
+        Q=B,
+        log_scales=ell,
+        U=U,
+        log_diag=log_diag,
+        qr_count=qr_count,
+        longest=longest,
+        log_error=log_error,
+    )
 
 
 # --- the b × b graded factor with its singular vectors ------------------------------
@@ -772,11 +809,13 @@ def compute_top_spectrum(
     V_out = np.zeros((n, k))
     m = min(k, r)
     values[:m] = log_sigma_all[:m]
+    log10_error = _top_errors(last, values, error if converged else math.inf)
     live = np.isfinite(values[:m])
     U_out[:, :m] = np.where(live, left[:, :m], 0.0)
     V_out[:, :m] = np.where(live, right[:, :m], 0.0)
     return TopSpectrumResult(
         log10_singular_values=values / LN10,
+        log10_error=log10_error,
         right_singular_vectors=V_out,
         left_singular_vectors=U_out,
         lyapunov_exponents=lyapunov,
@@ -787,12 +826,29 @@ def compute_top_spectrum(
         passes=passes,
         converged=converged,
         change=float(change) if math.isfinite(change) else -1.0,
-        error_estimate=float(error) if math.isfinite(error) else -1.0,
+        convergence_estimate=float(error) if math.isfinite(error) else -1.0,
         qr_count=qr_count,
         longest_block=longest,
         jacobi_sweeps=sweeps,
         seed=seed,
     )
+
+
+def _top_errors(last: _Pass, values: FloatArray, convergence: float) -> FloatArray:
+    """log10 error bounds of the top k values (natural logs ``values``).
+
+    The last pass's rounding (the engine's per-direction model, and the final
+    b × b reduction) times :data:`SAFETY`, plus the predicted convergence
+    error ``convergence (1 + |ln σ_i|)`` (``inf`` when the passes did not
+    settle). NaN beside an exact zero.
+    """
+    reduction = graded_singular_values(last.log_scales, last.U).log_error
+    rounding = sorted_errors(values, last.log_scales, last.log_error)
+    with np.errstate(invalid="ignore"):
+        total = SAFETY * (rounding + reduction) + convergence * (1.0 + np.abs(values))
+    out: FloatArray = total / LN10
+    out[~np.isfinite(values)] = np.nan
+    return out
 
 
 def _top(log_sigma: FloatArray, k: int) -> FloatArray:

@@ -33,15 +33,28 @@ from numpy.typing import ArrayLike, NDArray
 from gradscope.errors import ConfigError
 from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.graded import graded_log_singular_values, graded_product
+from gradscope.numeric.graded import (
+    SAFETY,
+    GradedProduct,
+    graded_product,
+    graded_singular_values,
+    json_errors,
+    sorted_errors,
+)
 from gradscope.numeric.steps import Steps, as_steps, check_range
 
 __all__ = [
+    "SAFETY",
+    "LyapunovResult",
     "SpectrumResult",
+    "compute_lyapunov",
+    "compute_singular_values",
     "compute_spectrum",
+    "json_errors",
     "log10_singular_values",
     "lyapunov_exponents",
 ]
+
 
 FloatArray = NDArray[np.float64]
 LN10 = math.log(10.0)
@@ -134,12 +147,7 @@ def log10_singular_values(
     >>> np.round(values, 4).tolist(), round(10000 * math.log10(0.9), 4)
     ([-457.5749, -457.5749], -457.5749)
     """
-    steps, start, end = _steps_and_range(jacobians, start, end)
-    product = graded_product(steps, start, end)
-    assert product.U is not None
-    log_sigma, _ = graded_log_singular_values(product.log_scales, product.U)
-    out: FloatArray = log_sigma / LN10
-    return out
+    return compute_singular_values(jacobians, start=start, end=end).log10_singular_values.copy()
 
 
 def lyapunov_exponents(
@@ -188,15 +196,30 @@ def lyapunov_exponents(
     >>> np.round(lyapunov_exponents(np.stack([W] * 200), warmup=20), 6).tolist()
     [0.693147, -0.693147]
     """
-    steps, start, end = _steps_and_range(jacobians, start, end)
-    warmup = _check_warmup(warmup, start, end)
-    product = graded_product(steps, start, end, accumulate=False, warmup=warmup)
-    out: FloatArray = np.sort(product.log_diag / product.averaged_steps)[::-1]
-    return out
+    return compute_lyapunov(jacobians, start=start, end=end, warmup=warmup).exponents.copy()
 
 
 def _json_floats(values: FloatArray) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in values]
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _log10_errors(product: GradedProduct, log_sigma: FloatArray, reduction: float) -> FloatArray:
+    """log10 error bounds of the singular values ``log_sigma`` (natural logs, descending).
+
+    The block loop's per-direction errors plus the reduction's (Jacobi), times
+    :data:`SAFETY`; NaN beside an exact zero, ``inf`` beside a zero that a flush
+    or fold made (not exact).
+    """
+    assert product.log_error is not None
+    errors = sorted_errors(log_sigma, product.log_scales, product.log_error)
+    errors = SAFETY * (errors + reduction) / LN10
+    zero = ~np.isfinite(log_sigma)
+    errors[zero] = np.nan if product.zeros_exact else np.inf
+    return errors
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,14 +230,20 @@ class SpectrumResult:
     ----------
     log10_singular_values : (n,) ndarray
         :math:`\log_{10}\sigma_i`, descending; ``-inf`` for exact zeros.
+    log10_error : (n,) ndarray
+        A bound on :math:`|\Delta \log_{10}\sigma_i|` against the exact product
+        of the stored float64 step data: first order, computed from what the
+        engine measured (see "How exact is exact"), times :data:`SAFETY`. NaN
+        beside an exact zero; ``inf`` where the data do not determine the value.
     lyapunov_exponents : (n,) ndarray
         QR-method exponent estimates over the same window, natural log per
         step, descending (asymptotic rates, not singular values).
     start, end : int
         The window: the product :math:`J_{end} \cdots J_{start+1}`.
     hidden : int
-        n, the number of hidden units.
-    activation : str
+        n, the number of hidden units (the Jacobians' size).
+    activation : str or None
+        φ of the RNN run; None for Jacobians given directly.
     seed : int or None
         The seed that generated the run, if the caller gave it (recorded for
         replay; the computation itself draws nothing).
@@ -224,21 +253,27 @@ class SpectrumResult:
         Most steps multiplied between two factorisations.
     jacobi_sweeps : int
         One-sided Jacobi sweeps of the final SVD.
+    worst_block_condition : float
+        The largest row-equilibrated condition number of a block's ``R``.
     """
 
     log10_singular_values: FloatArray
+    log10_error: FloatArray
     lyapunov_exponents: FloatArray
     start: int
     end: int
     hidden: int
-    activation: str
+    activation: str | None
     seed: int | None
     qr_count: int
     longest_block: int
     jacobi_sweeps: int
+    worst_block_condition: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("log10_singular_values", "lyapunov_exponents"):
+        if np.shape(self.log10_error) != np.shape(self.log10_singular_values):
+            raise ConfigError("log10_error must have one entry per singular value")
+        for name in ("log10_singular_values", "log10_error", "lyapunov_exponents"):
             arr = np.array(getattr(self, name), dtype=np.float64, copy=True)
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
@@ -259,11 +294,19 @@ class SpectrumResult:
             "activation": self.activation,
             "seed": self.seed,
             "log10_singular_values": _json_floats(self.log10_singular_values),
+            "log10_error": json_errors(self.log10_error),
             "lyapunov_exponents": _json_floats(self.lyapunov_exponents),
             "qr_count": self.qr_count,
             "longest_block": self.longest_block,
             "jacobi_sweeps": self.jacobi_sweeps,
+            "worst_block_condition": _finite_or_none(self.worst_block_condition),
         }
+
+    @property
+    def max_log10_error(self) -> float:
+        """The largest finite-value bound (``inf`` if any value is undetermined; 0 if none)."""
+        e = self.log10_error[~np.isnan(self.log10_error)]
+        return float(e.max()) if e.size else 0.0
 
 
 def compute_spectrum(
@@ -317,18 +360,172 @@ def compute_spectrum(
     steps = rnn_steps(rnn, inputs, h0)
     start, end_ = check_range(start, end, steps.T)
     assert end_ is not None
-    product = graded_product(steps, start, end_)
-    assert product.U is not None
-    log_sigma, sweeps = graded_log_singular_values(product.log_scales, product.U)
-    return SpectrumResult(
-        log10_singular_values=log_sigma / LN10,
-        lyapunov_exponents=np.sort(product.log_diag / product.steps)[::-1],
-        start=start,
-        end=end_,
-        hidden=rnn.hidden_size,
+    return _spectrum(
+        steps,
+        start,
+        end_,
         activation=rnn.activation.name,
         seed=None if seed is None else int(seed),
+    )
+
+
+def _spectrum(
+    steps: Steps, start: int, end: int | None, *, activation: str | None, seed: int | None
+) -> SpectrumResult:
+    """The graded product, its singular values and their error bounds, as a record."""
+    product = graded_product(steps, start, end)
+    assert product.U is not None
+    values = graded_singular_values(product.log_scales, product.U)
+    return SpectrumResult(
+        log10_singular_values=values.log_sigma / LN10,
+        log10_error=_log10_errors(product, values.log_sigma, values.log_error),
+        lyapunov_exponents=np.sort(product.log_diag / product.steps)[::-1],
+        start=start,
+        end=start + product.steps,
+        hidden=steps.n,
+        activation=activation,
+        seed=seed,
         qr_count=product.qr_count,
         longest_block=product.longest_block,
-        jacobi_sweeps=sweeps,
+        jacobi_sweeps=values.sweeps,
+        worst_block_condition=product.worst_block_cond,
+    )
+
+
+def compute_singular_values(
+    jacobians: JacobiansLike, *, start: int = 0, end: int | None = None
+) -> SpectrumResult:
+    r"""Every singular value of :math:`J_{end} \cdots J_{start+1}` in log10, with its error bound.
+
+    The record behind :func:`log10_singular_values` (same arguments, same
+    values): ``log10_error[i]`` bounds :math:`|\Delta\log_{10}\sigma_i|`
+    against the exact product of the given float64 Jacobians, a first-order
+    bound from what the engine measured while it ran (each block's
+    row-equilibrated condition and grading, the number of factors, the unit
+    roundoff; see "How exact is exact" in the docs), times :data:`SAFETY`.
+
+    Returns
+    -------
+    SpectrumResult
+        With ``activation`` and ``seed`` None.
+
+    Raises
+    ------
+    ConfigError, NumericalError
+        As :func:`log10_singular_values`.
+
+    Examples
+    --------
+    Powers of a diagonal matrix: the singular values are exact powers, and the
+    bounds are tiny beside them.
+
+    >>> import numpy as np
+    >>> result = compute_singular_values(np.broadcast_to(np.diag([0.5, 0.25]), (1000, 2, 2)))
+    >>> np.round(result.log10_singular_values, 6).tolist()
+    [-301.029996, -602.059991]
+    >>> bool(result.log10_error.max() < 1e-9)
+    True
+    """
+    steps, start, end = _steps_and_range(jacobians, start, end)
+    return _spectrum(steps, start, end, activation=None, seed=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LyapunovResult:
+    r"""QR-method Lyapunov exponents of :math:`J_{end} \cdots J_{start+1}`, with their error.
+
+    Attributes
+    ----------
+    exponents : (n,) ndarray
+        :math:`\lambda_1 \ge \dots \ge \lambda_n`, natural log per step;
+        ``-inf`` for a direction lost to an exact rank deficiency.
+    lyapunov_error : (n,) ndarray
+        A bound on the rounding error of each exponent (natural log per step)
+        for the given start basis (the identity), against the same QR
+        iteration in exact arithmetic on the stored float64 Jacobians: the
+        engine's per-direction bound (as for the singular values) over the
+        averaged steps, times :data:`SAFETY`. NaN beside an exact ``-inf``. It
+        says nothing of how far a finite-T estimate is from the asymptotic rate.
+    start, end, warmup : int
+        The window and the steps after ``start`` left out of the average.
+    averaged_steps : int
+        ``end - start - warmup``.
+    qr_count, longest_block : int
+    unit : str
+        ``"natural log per step"``.
+    """
+
+    exponents: FloatArray
+    lyapunov_error: FloatArray
+    start: int
+    end: int
+    warmup: int
+    averaged_steps: int
+    qr_count: int
+    longest_block: int
+    unit: str = "natural log per step"
+
+    def __post_init__(self) -> None:
+        for name in ("exponents", "lyapunov_error"):
+            arr = np.array(getattr(self, name), dtype=np.float64, copy=True)
+            arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (``-inf`` as None; errors as :func:`json_errors`)."""
+        return {
+            "product": f"dh_{self.end}/dh_{self.start}",
+            "start": self.start,
+            "end": self.end,
+            "warmup": self.warmup,
+            "averaged_steps": self.averaged_steps,
+            "unit": self.unit,
+            "exponents": _json_floats(self.exponents),
+            "lyapunov_error": json_errors(self.lyapunov_error),
+            "qr_count": self.qr_count,
+            "longest_block": self.longest_block,
+        }
+
+
+def compute_lyapunov(
+    jacobians: JacobiansLike, *, start: int = 0, end: int | None = None, warmup: int = 0
+) -> LyapunovResult:
+    r"""Lyapunov exponents by the discrete QR method, with their rounding-error bounds.
+
+    The record behind :func:`lyapunov_exponents` (same arguments, same values).
+
+    Returns
+    -------
+    LyapunovResult
+
+    Raises
+    ------
+    ConfigError
+        As :func:`lyapunov_exponents`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[2.0, 1.0], [0.0, 0.5]])
+    >>> result = compute_lyapunov(np.stack([W] * 200), warmup=20)
+    >>> np.round(result.exponents, 6).tolist(), bool(result.lyapunov_error.max() < 1e-4)
+    ([0.693147, -0.693147], True)
+    """
+    steps, start, end = _steps_and_range(jacobians, start, end)
+    warmup = _check_warmup(warmup, start, end)
+    product = graded_product(steps, start, end, accumulate=False, warmup=warmup)
+    assert product.log_error is not None
+    rates = product.log_diag / product.averaged_steps
+    exponents = np.sort(rates)[::-1]
+    errors = SAFETY * sorted_errors(exponents, rates, product.log_error) / product.averaged_steps
+    errors[~np.isfinite(exponents)] = np.nan if product.zeros_exact else np.inf
+    return LyapunovResult(
+        exponents=exponents,
+        lyapunov_error=errors,
+        start=start,
+        end=start + product.steps,
+        warmup=warmup,
+        averaged_steps=product.averaged_steps,
+        qr_count=product.qr_count,
+        longest_block=product.longest_block,
     )

@@ -66,7 +66,10 @@ class SpectrumReport:
     def to_dict(self, *, vectors: bool = False) -> dict[str, Any]:
         """A JSON-safe dict; ``vectors`` adds the top singular vectors (matrix-free only)."""
         sp = self.spectrum.to_dict()
-        diagnostics = {k: sp[k] for k in ("qr_count", "longest_block", "jacobi_sweeps")}
+        diagnostics = {
+            k: sp[k]
+            for k in ("qr_count", "longest_block", "jacobi_sweeps", "worst_block_condition")
+        }
         mf = self.matrix_free
         if mf is not None:
             diagnostics.update(
@@ -74,7 +77,7 @@ class SpectrumReport:
                 passes=mf.passes,
                 converged=mf.converged,
                 change=mf.change,
-                error_estimate=mf.error_estimate,
+                convergence_estimate=mf.convergence_estimate,
             )
         out = {
             "command": "spectrum",
@@ -82,6 +85,7 @@ class SpectrumReport:
             "top": self.top,
             "product": sp["product"],
             "log10_singular_values": sp["log10_singular_values"],
+            "log10_error": sp["log10_error"],
             "lyapunov_exponents": sp["lyapunov_exponents"],
             "lyapunov_note": "natural log per step, QR method: asymptotic rates, "
             "not finite-T singular values",
@@ -173,6 +177,7 @@ def compute_spectrum_report(
             result = replace(
                 result,
                 log10_singular_values=result.log10_singular_values[:top],
+                log10_error=result.log10_error[:top],
                 lyapunov_exponents=result.lyapunov_exponents[:top],
             )
         norm, radius = spectral_norm(rnn.W_hh), spectral_radius(rnn.W_hh)
@@ -212,6 +217,7 @@ def _matrix_free_spectrum(
     mf = compute_top_spectrum(steps, top, start=start, end=end, seed=seed or 0)
     result = SpectrumResult(
         log10_singular_values=mf.log10_singular_values,
+        log10_error=mf.log10_error,
         lyapunov_exponents=mf.lyapunov_exponents,
         start=mf.start,
         end=mf.end,

@@ -120,6 +120,19 @@ def render_checks(
     return "\n".join([table, "", "corrected statements:", *notes, "", footer])
 
 
+def error_footer(log10_error: np.ndarray) -> str:
+    """One line with the largest error bound of a spectrum (each is in the JSON)."""
+    finite = log10_error[~np.isnan(log10_error)]
+    worst = float(finite.max()) if finite.size else 0.0
+    where = (
+        "some values are not determined by the data (error bound inf)"
+        if math.isinf(worst)
+        else f"every log10 σ_i is within ±{worst:.1e} of the exact product of these float64 "
+        "Jacobians"
+    )
+    return f"error bounds: {where} (first-order, computed while running; --json gives each)"
+
+
 def render_spectrum(report: SpectrumReport, *, show: int = 12) -> str:
     """The ``gradscope spectrum`` table: the top and bottom of the spectrum, and a summary."""
     sp = report.spectrum
@@ -153,6 +166,7 @@ def render_spectrum(report: SpectrumReport, *, show: int = 12) -> str:
         "λ_i: Lyapunov exponents (natural log per step, QR method) — asymptotic rates, "
         "not the finite-T singular values",
     ]
+    summary.append(error_footer(sp.log10_error))
     if report.python is not None:
         summary.append(f"the same network in Python: import gradscope; {report.python}")
     return "\n".join([header, "", table, "", *summary])
