@@ -514,15 +514,19 @@ class _Group:
     their error against a QR after every step, and save a fold per block.)
     """
 
-    __slots__ = ("R", "log_scale", "lost", "span")
+    __slots__ = ("R", "error", "factors", "log_scale", "lost", "span")
 
     def __init__(self) -> None:
         self.R: FloatArray | None = None  # upper trapezoidal; the product is e^log_scale R
         self.log_scale = 0.0
         self.span = 0.0  # Σ predicted log κ of the grouped blocks
+        self.factors = 0  # the steps behind the grouped blocks
         self.lost = False  # did a fold drop a nonzero row?
+        self.error = np.zeros(0)  # the last fold's coupling error per row (natural log)
 
-    def push(self, R: FloatArray, beta: float, span: float, kernels: _Kernels) -> bool:
+    def push(
+        self, R: FloatArray, beta: float, span: float, kernels: _Kernels, factors: int = 0
+    ) -> bool:
         """Multiply ``e^beta R`` (upper trapezoid read, K × r) onto the group.
 
         Returns False, leaving the group as it was, if the product would put a
@@ -543,6 +547,7 @@ class _Group:
         self.R = np.ldexp(P, -e) if e else P
         self.log_scale += beta + e * LN2
         self.span += span
+        self.factors += factors
         return True
 
     def fold_into(
@@ -553,11 +558,47 @@ class _Group:
         An empty group leaves ``ℓ`` and ``U`` as they are.
         """
         if self.R is None:
+            self.error = np.zeros(0)
             return ell, U
+        self.error = _coupling_error(self.R, ell, self.factors)
         ell, U, dropped = _fold(self.R, self.log_scale, ell, U, kernels.triu_matmul)
-        self.R, self.log_scale, self.span = None, 0.0, 0.0
+        self.R, self.log_scale, self.span, self.factors = None, 0.0, 0.0, 0
         self.lost |= dropped
         return ell, U
+
+
+def _coupling_error(R: FloatArray, ell: FloatArray, factors: int) -> FloatArray:
+    r"""The error a fold of ``R`` onto ``diag(e^ℓ) U`` adds to each new row (natural log).
+
+    Rounding leaves entries of about :math:`u\,\|R_{:,k}\|` in ``R``'s upper
+    triangle; row i of :math:`R\,\operatorname{diag}(e^\ell)` weighs entry k by
+    :math:`e^{\ell_k}`, so relative to its own diagonal term
+    :math:`|R_{ii}| e^{\ell_i}` it moves by
+    :math:`a_i = \max_{k > i} \|R_{:,k}\| e^{\ell_k} / (\|R_{:,i}\| e^{\ell_i})`.
+    While the directions are ordered (each column's weight below those before
+    it) ``a_i <= 1`` and nothing is charged here: the column grading within a
+    block is charged per block. When a smaller direction comes first (units of
+    a diagonal W crossing over) ``a_i`` is the factor by which the larger one's
+    rounding swamps it.
+    Returns :math:`u\,r\,(	ext{factors} + 2)\,a_i\,	ilde\kappa(R)`, with ``inf``
+    beyond float range.
+    """
+    T = np.triu(R)
+    K = T.shape[0]
+    if K == 0:
+        return np.zeros(0)
+    with np.errstate(divide="ignore"):
+        log_col = np.log(np.sqrt(np.einsum("ij,ij->j", T, T))) + ell
+    # a_i over the later columns only: the column's own grading is charged per block
+    later = np.append(np.maximum.accumulate(log_col[::-1])[::-1][1:], -np.inf)[:K]
+    with np.errstate(invalid="ignore", over="ignore"):
+        log_a = np.where(np.isfinite(log_col[:K]), later - log_col[:K], 0.0)
+        amplification = np.where(log_a > 0.0, np.exp(np.minimum(log_a, 700.0)), 0.0)
+    amplification[log_a > 700.0] = np.inf
+    scale = UNIT_ROUNDOFF * T.shape[1] * (factors + 2) * _cond_row_equilibrated(R)
+    with np.errstate(invalid="ignore"):  # an infinite κ̃ times no coupling: no bound
+        out: FloatArray = np.where(amplification > 0.0, scale * amplification, 0.0)
+    return out
 
 
 def _apply(apply: Apply, B: FloatArray | _Reflectors, kernels: _Kernels) -> FloatArray:
@@ -668,10 +709,10 @@ def graded_product(
         if U is not None:
             span = alpha * budget  # the block's predicted log κ (inf: unknown)
             if group.span + span > _GROUP_SPAN:
-                ell, U = group.fold_into(ell, U, kernels)
-            if not group.push(R, beta, span, kernels):  # its rows would span too much
-                ell, U = group.fold_into(ell, U, kernels)
-                group.push(R, beta, span, kernels)
+                ell, U = fold()
+            if not group.push(R, beta, span, kernels, k):  # its rows would span too much
+                ell, U = fold()
+                group.push(R, beta, span, kernels, k)
         if k >= 2 and 0.0 < budget < math.inf and (measured < 4 or qr_count % 64 == 0):
             sv = kernels.svdvals(np.triu(R))
             if sv.size and sv[-1] > 0.0:
@@ -680,13 +721,23 @@ def graded_product(
         qr_count, longest = qr_count + 1, max(longest, k)
         B, beta, k, budget = Q, 0.0, 0, 0.0
 
+    def fold() -> tuple[FloatArray, FloatArray]:
+        """Fold the group into diag(e^ℓ) U, charging its coupling error to the rows."""
+        nonlocal log_error
+        assert U is not None
+        out = group.fold_into(ell, U, kernels)
+        m = min(group.error.size, log_error.size)
+        log_error = log_error.copy()
+        log_error[:m] += group.error[:m]
+        return out
+
     marked: list[tuple[int, FloatArray, FloatArray]] = []
     pending_marks = set(marks)
 
     def mark() -> None:  # the product so far, folded: a copy of diag(e^ℓ) U
         nonlocal ell, U
         assert U is not None
-        ell, U = group.fold_into(ell, U, kernels)
+        ell, U = fold()
         marked.append((t, ell.copy(), U.copy()))
         pending_marks.discard(t)
 
@@ -723,7 +774,7 @@ def graded_product(
     if k:
         factorise()
     if U is not None:
-        ell, U = group.fold_into(ell, U, kernels)
+        ell, U = fold()
     if t in pending_marks:
         mark()
     if pending_marks:
@@ -910,6 +961,7 @@ def sorted_errors(log_values: FloatArray, key: FloatArray, errors: FloatArray) -
     """
     live = np.isfinite(key)
     order = np.argsort(-key[live], kind="stable")
+    errors = np.where(np.isnan(errors), np.inf, errors)  # inf · 0 in a bound is no bound
     env = np.maximum.accumulate(errors[live][order]) if order.size else np.zeros(0)
     out = np.full(log_values.size, np.nan)
     m = min(env.size, int(np.count_nonzero(np.isfinite(log_values))))

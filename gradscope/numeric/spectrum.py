@@ -58,6 +58,7 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 LN10 = math.log(10.0)
+EPS = float(np.finfo(np.float64).eps)
 
 JacobiansLike = Steps | ArrayLike | Iterable[ArrayLike]
 
@@ -215,10 +216,19 @@ def _log10_errors(product: GradedProduct, log_sigma: FloatArray, reduction: floa
     or fold made (not exact).
     """
     assert product.log_error is not None
-    errors = sorted_errors(log_sigma, product.log_scales, product.log_error)
-    errors = SAFETY * (errors + reduction) / LN10
+    errors = SAFETY * (sorted_errors(log_sigma, product.log_scales, product.log_error) + reduction)
+    # A first-order bound past a relative error of 1 no longer bounds anything.
+    errors[errors > 1.0] = np.inf
+    errors /= LN10
+    # the value itself is a float64: a few ulps of |log10 σ| (ln → log10, sums of logs)
+    with np.errstate(invalid="ignore"):
+        errors += 8.0 * EPS * np.abs(log_sigma / LN10)
     zero = ~np.isfinite(log_sigma)
-    errors[zero] = np.nan if product.zeros_exact else np.inf
+    # Exact zeros are the rows that were exactly zero (and directions never
+    # reached); a zero that Jacobi or a flush made is not one.
+    structural = log_sigma.size - int(np.count_nonzero(np.isfinite(product.log_scales)))
+    exact = product.zeros_exact and int(np.count_nonzero(zero)) <= structural
+    errors[zero] = np.nan if exact else np.inf
     return errors
 
 
@@ -517,7 +527,11 @@ def compute_lyapunov(
     assert product.log_error is not None
     rates = product.log_diag / product.averaged_steps
     exponents = np.sort(rates)[::-1]
-    errors = SAFETY * sorted_errors(exponents, rates, product.log_error) / product.averaged_steps
+    per_row = np.zeros(rates.size)  # rows past the last R are directions lost exactly
+    per_row[: product.log_error.size] = product.log_error[: rates.size]
+    total = SAFETY * sorted_errors(exponents, rates, per_row)
+    total[total > 1.0] = np.inf  # past a relative error of 1 the first-order bound says nothing
+    errors = total / product.averaged_steps
     errors[~np.isfinite(exponents)] = np.nan if product.zeros_exact else np.inf
     return LyapunovResult(
         exponents=exponents,
