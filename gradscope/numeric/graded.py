@@ -539,6 +539,8 @@ class _Group:
         else:
             P = kernels.triu_matmul(R, self.R)
         rows = np.abs(P).max(axis=1) if P.size else np.zeros(0)
+        if self.R is not None and np.any((rows == 0.0) & np.any(np.triu(R) != 0.0, axis=1)):
+            self.lost = True  # a row underflowed or cancelled to zero: not an exact zero
         peak = float(rows.max()) if rows.size else 0.0
         live = rows[rows > 0.0]
         if self.R is not None and live.size and float(live.min()) < _ROW_FLOOR * peak:
@@ -596,7 +598,7 @@ def _coupling_error(R: FloatArray, ell: FloatArray, factors: int) -> FloatArray:
         amplification = np.where(log_a > 0.0, np.exp(np.minimum(log_a, 700.0)), 0.0)
     amplification[log_a > 700.0] = np.inf
     scale = UNIT_ROUNDOFF * T.shape[1] * (factors + 2) * _cond_row_equilibrated(R)
-    with np.errstate(invalid="ignore"):  # an infinite κ̃ times no coupling: no bound
+    with np.errstate(invalid="ignore", over="ignore"):  # κ̃ = inf with no coupling: 0
         out: FloatArray = np.where(amplification > 0.0, scale * amplification, 0.0)
     return out
 
@@ -679,12 +681,13 @@ def graded_product(
 
     log_error = np.zeros(n)  # first-order, natural log, per direction (row of R)
     lost = [False]  # did a flush or a fold drop a nonzero row (a zero that is not exact)?
+    fewest_live = n  # the fewest nonzero rows of a factor in the current block
     worst_cond = 1.0
     flushed = 0.0  # the flushes' relative row change since the last QR
 
     def factorise() -> None:
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha, measured
-        nonlocal log_error, worst_cond, flushed
+        nonlocal log_error, worst_cond, flushed, fewest_live
         assert isinstance(B, np.ndarray)
         B, beta, moved = _tidy(B, beta)
         Q, R = kernels.qr(B)
@@ -719,7 +722,11 @@ def graded_product(
                 ratios.append(math.log(sv[0] / sv[-1]) / budget)
                 alpha, measured = max(ratios), measured + 1
         qr_count, longest = qr_count + 1, max(longest, k)
-        B, beta, k, budget = Q, 0.0, 0, 0.0
+        # A rank loss is exact only where a factor had exactly zero rows (a dead
+        # unit, a zero row of W): rows that vanished by underflow are not zeros.
+        if K < min(B.shape[1], fewest_live):
+            lost[0] = True
+        B, beta, k, budget, fewest_live = Q, 0.0, 0, 0.0, n
 
     def fold() -> tuple[FloatArray, FloatArray]:
         """Fold the group into diag(e^ℓ) U, charging its coupling error to the rows."""
@@ -757,6 +764,7 @@ def graded_product(
         if at_mark:
             mark()
         rank_drop = live < B.shape[1]
+        fewest_live = min(fewest_live, live)
         t_last = t + 1
         if last:
             t += 1
