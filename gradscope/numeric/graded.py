@@ -603,6 +603,27 @@ def _coupling_error(R: FloatArray, ell: FloatArray, factors: int) -> FloatArray:
     return out
 
 
+def _propagate(
+    apply: Apply, rows: NDArray[np.bool_], patterns: dict[int, FloatArray]
+) -> NDArray[np.bool_]:
+    """The rows of ``F V`` that may be nonzero, given those of ``V``: F's zero pattern.
+
+    Only exact zeros of the data count (a zero entry of ``M``, a zero row scale);
+    a factor known only through ``apply`` may make any row nonzero.
+    """
+    if not isinstance(apply, RowScaled):
+        return np.ones(rows.shape, dtype=bool)
+    out = rows
+    if apply.M is not None:
+        pattern = patterns.get(id(apply.M))
+        if pattern is None:
+            pattern = patterns[id(apply.M)] = (apply.M != 0.0).astype(np.float64)
+        out = pattern @ rows.astype(np.float64) > 0.0
+    if apply.scale is not None:
+        out = out & (apply.scale != 0.0)
+    return out
+
+
 def _apply(apply: Apply, B: FloatArray | _Reflectors, kernels: _Kernels) -> FloatArray:
     """``apply(B)``, a matrix factor by ``kernels`` (onto the reflectors of the last QR)."""
     if not isinstance(apply, RowScaled):
@@ -681,13 +702,14 @@ def graded_product(
 
     log_error = np.zeros(n)  # first-order, natural log, per direction (row of R)
     lost = [False]  # did a flush or a fold drop a nonzero row (a zero that is not exact)?
-    fewest_live = n  # the fewest nonzero rows of a factor in the current block
+    structural = np.ones(n, dtype=bool)  # rows of the block that the data let be nonzero
+    patterns: dict[int, FloatArray] = {}  # id(M) -> (M != 0) as floats, for the propagation
     worst_cond = 1.0
     flushed = 0.0  # the flushes' relative row change since the last QR
 
     def factorise() -> None:
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha, measured
-        nonlocal log_error, worst_cond, flushed, fewest_live
+        nonlocal log_error, worst_cond, flushed, structural
         assert isinstance(B, np.ndarray)
         B, beta, moved = _tidy(B, beta)
         Q, R = kernels.qr(B)
@@ -722,11 +744,14 @@ def graded_product(
                 ratios.append(math.log(sv[0] / sv[-1]) / budget)
                 alpha, measured = max(ratios), measured + 1
         qr_count, longest = qr_count + 1, max(longest, k)
-        # A rank loss is exact only where a factor had exactly zero rows (a dead
-        # unit, a zero row of W): rows that vanished by underflow are not zeros.
-        if K < min(B.shape[1], fewest_live):
+        # A rank loss is exact only where the data's zeros force it: a row of the
+        # block that is zero although the zero pattern of the factors lets it be
+        # nonzero vanished by underflow or cancellation, and is not a zero.
+        nonzero_rows = np.abs(B).max(axis=1) > 0.0 if B.size else np.zeros(n, dtype=bool)
+        if np.any(structural & ~nonzero_rows):
             lost[0] = True
-        B, beta, k, budget, fewest_live = Q, 0.0, 0, 0.0, n
+        structural = nonzero_rows  # Q is zero outside these rows
+        B, beta, k, budget = Q, 0.0, 0, 0.0
 
     def fold() -> tuple[FloatArray, FloatArray]:
         """Fold the group into diag(e^ℓ) U, charging its coupling error to the rows."""
@@ -764,13 +789,13 @@ def graded_product(
         if at_mark:
             mark()
         rank_drop = live < B.shape[1]
-        fewest_live = min(fewest_live, live)
         t_last = t + 1
         if last:
             t += 1
         if B.shape[1] == 0:
             continue  # the product is exactly zero from here on
         B = _apply(apply, B, kernels)
+        structural = _propagate(apply, structural, patterns)
         if growth is not None:
             drift = (drift[0] + growth[0], drift[1] + growth[1])
         if growth is None or drift[0] < -_DRIFT or drift[1] > _DRIFT:
