@@ -485,7 +485,12 @@ def _fold(
     dropped = bool(np.any(nonzero & ~(peak > 0.0)))  # every weight underflowed
     live &= peak > 0.0
     peak[~live] = 1.0
-    C *= (1.0 / peak)[:, None]
+    with np.errstate(over="ignore"):
+        inverse = 1.0 / peak
+    if np.all(np.isfinite(inverse)):
+        C *= inverse[:, None]
+    else:  # a subnormal peak: 1/peak overflows, C / peak does not (|C| <= peak)
+        C /= peak[:, None]
     _zero_below(C, _NEGLIGIBLE)
     Y = triu_matmul(C, U)
     nu = np.sqrt(np.einsum("ij,ij->i", Y, Y))
