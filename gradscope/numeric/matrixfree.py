@@ -79,6 +79,7 @@ from gradscope.numeric.graded import (
     UNIT_ROUNDOFF,
     Factor,
     _column_grading,
+    _coupling_error,
     _explicit_factors,
     _fold,
     _jacobi,
@@ -114,6 +115,7 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+EPS = float(np.finfo(np.float64).eps)
 LN10 = math.log(10.0)
 
 #: Bound on the measured condition number of one block of steps. Lower than the
@@ -403,6 +405,7 @@ def _graded_pass(
         with np.errstate(divide="ignore"):
             logd = np.log(np.abs(np.diagonal(R)))
         log_diag = log_diag[:K] + logd + beta
+        log_error = log_error + _coupling_error(R, ell, k)[: log_error.size]
         ell, U, _ = _fold(R, beta, ell, U)
         if b > 1 and 0.0 < budget < math.inf and K > 1:
             sv = np.linalg.svd(R[:, :K], compute_uv=False)
@@ -846,7 +849,10 @@ def _top_errors(last: _Pass, values: FloatArray, convergence: float) -> FloatArr
     rounding = sorted_errors(values, last.log_scales, last.log_error)
     with np.errstate(invalid="ignore"):
         total = SAFETY * (rounding + reduction) + convergence * (1.0 + np.abs(values))
+    total[total > 1.0] = np.inf  # past a relative error of 1 the first-order bound says nothing
     out: FloatArray = total / LN10
+    with np.errstate(invalid="ignore"):
+        out += 8.0 * EPS * np.abs(values / LN10)  # the value's own float64 rounding
     out[~np.isfinite(values)] = np.nan
     return out
 
