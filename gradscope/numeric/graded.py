@@ -609,21 +609,23 @@ def _coupling_error(R: FloatArray, ell: FloatArray, factors: int) -> FloatArray:
 
 
 def _propagate(
-    apply: Apply, rows: NDArray[np.bool_], patterns: dict[int, FloatArray]
+    apply: Apply, rows: NDArray[np.bool_], last: list[tuple[FloatArray, FloatArray]]
 ) -> NDArray[np.bool_]:
     """The rows of ``F V`` that may be nonzero, given those of ``V``: F's zero pattern.
 
     Only exact zeros of the data count (a zero entry of ``M``, a zero row scale);
-    a factor known only through ``apply`` may make any row nonzero.
+    a factor known only through ``apply`` may make any row nonzero. ``last``
+    holds the last ``(M, M != 0)``, reused while the same ``M`` comes again (an
+    RNN's ``W_hh``); keeping ``M`` itself there means no other array can be
+    mistaken for it.
     """
     if not isinstance(apply, RowScaled):
         return np.ones(rows.shape, dtype=bool)
     out = rows
     if apply.M is not None:
-        pattern = patterns.get(id(apply.M))
-        if pattern is None:
-            pattern = patterns[id(apply.M)] = (apply.M != 0.0).astype(np.float64)
-        out = pattern @ rows.astype(np.float64) > 0.0
+        if not (last and last[0][0] is apply.M):
+            last[:] = [(apply.M, (apply.M != 0.0).astype(np.float64))]
+        out = last[0][1] @ rows.astype(np.float64) > 0.0
     if apply.scale is not None:
         out = out & (apply.scale != 0.0)
     return out
@@ -708,7 +710,7 @@ def graded_product(
     log_error = np.zeros(n)  # first-order, natural log, per direction (row of R)
     lost = [False]  # did a flush or a fold drop a nonzero row (a zero that is not exact)?
     structural = np.ones(n, dtype=bool)  # rows of the block that the data let be nonzero
-    patterns: dict[int, FloatArray] = {}  # id(M) -> (M != 0) as floats, for the propagation
+    pattern: list[tuple[FloatArray, FloatArray]] = []  # the last (M, M != 0), see _propagate
     worst_cond = 1.0
     flushed = 0.0  # the flushes' relative row change since the last QR
 
@@ -800,7 +802,7 @@ def graded_product(
         if B.shape[1] == 0:
             continue  # the product is exactly zero from here on
         B = _apply(apply, B, kernels)
-        structural = _propagate(apply, structural, patterns)
+        structural = _propagate(apply, structural, pattern)
         if growth is not None:
             drift = (drift[0] + growth[0], drift[1] + growth[1])
         if growth is None or drift[0] < -_DRIFT or drift[1] > _DRIFT:
