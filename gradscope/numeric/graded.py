@@ -85,6 +85,7 @@ __all__ = [
     "graded_product",
     "graded_singular_values",
     "json_errors",
+    "log10_bounds",
     "sorted_errors",
 ]
 
@@ -292,7 +293,7 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
     """
     if isinstance(steps, ConstantSteps | RNNSteps):
         W = steps.W if isinstance(steps, ConstantSteps) else steps.W_hh
-        if _row_log2_span(W) > _W_ROW_SPAN:
+        if _log_spread(np.abs(W).max(axis=1)) > _W_ROW_SPAN * LN2:
             yield from _equilibrated_factors(steps, W, start, end)
             return
     if isinstance(steps, ConstantSteps):
@@ -327,13 +328,6 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
             yield Factor(partial(steps.apply, t), math.inf, True, steps.n)
     else:
         yield from _explicit_factors(steps.matrices(start, end), start)
-
-
-def _row_log2_span(W: FloatArray) -> float:
-    """log2 of (largest row max / smallest nonzero row max) of ``|W|`` (0 if none)."""
-    rows = np.abs(W).max(axis=1)
-    live = rows[rows > 0.0]
-    return math.log2(float(live.max()) / float(live.min())) if live.size else 0.0
 
 
 def _equilibrated_factors(
@@ -390,6 +384,37 @@ def _explicit_factors(matrices: Iterator[FloatArray], start: int) -> Iterator[Fa
 
 
 # --- block hygiene, QR and folding ----------------------------------------------
+
+
+def _block_error(R: FloatArray, n: int, factors: int, flushed: float) -> tuple[FloatArray, float]:
+    r"""The error one block adds to each direction (natural log), and its :math:`\tilde\kappa`.
+
+    The block's rounding (``factors`` products, the QR, the group product)
+    changes each column by about u n per factor relative to its size, which
+    moves ``R[j, j]`` by that times the column grading (:func:`_column_grading`);
+    the flushes change a row by ``flushed`` relative to itself; and a row-wise
+    relative change of ``R`` moves the singular values by at most that times its
+    row-equilibrated condition κ̃. A model, calibrated against exact references
+    (tests/numeric/test_accuracy.py), not a theorem.
+    """
+    kappa = _cond_row_equilibrated(R)
+    rounding = UNIT_ROUNDOFF * n * (factors + 2) * _column_grading(R)
+    added: FloatArray = (rounding + math.sqrt(n) * flushed) * kappa
+    return added, kappa
+
+
+def log10_bounds(total: FloatArray, log_values: FloatArray) -> FloatArray:
+    """Natural-log bounds ``total`` of values ``log_values`` (natural logs) as log10 bounds.
+
+    A first-order bound past a relative error of 1 no longer bounds anything
+    (``inf``), and each value carries its own float64 rounding, 8 ε |log10 σ|
+    (ln → log10, sums of logs).
+    """
+    out = np.where(total > 1.0, np.inf, total) / math.log(10.0)
+    with np.errstate(invalid="ignore"):
+        out += 8.0 * EPS * np.abs(log_values / math.log(10.0))
+    bounds: FloatArray = out
+    return bounds
 
 
 def _column_grading(R: FloatArray) -> FloatArray:
@@ -721,17 +746,10 @@ def graded_product(
         B, beta, moved = _tidy(B, beta)
         Q, R = kernels.qr(B)
         K = R.shape[0]
-        # The block's rounding (k products, the QR, the group product) changes
-        # each column by about u n per factor relative to its size, which moves
-        # R[j, j] by that times ‖R[:, j]‖ / |R[j, j]| (the column grading), and
-        # a row-wise relative change of R moves the singular values by at most
-        # that times its row-equilibrated condition κ̃. A model, calibrated
-        # against exact references (tests/numeric/test_accuracy.py), not a theorem.
-        kappa = _cond_row_equilibrated(R)
-        worst_cond = max(worst_cond, kappa)
         flushed = max(flushed, moved)
-        rounding = UNIT_ROUNDOFF * n * (k + 2) * _column_grading(R)
-        log_error = log_error[:K] + (rounding + math.sqrt(n) * flushed) * kappa
+        added, kappa = _block_error(R, n, k, flushed)
+        worst_cond = max(worst_cond, kappa)
+        log_error = log_error[:K] + added
         if flushed == math.inf:
             lost[0] = True
         flushed = 0.0

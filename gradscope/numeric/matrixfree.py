@@ -76,9 +76,8 @@ from gradscope.errors import ConfigError
 from gradscope.numeric.graded import (
     MAX_BLOCK,
     SAFETY,
-    UNIT_ROUNDOFF,
     Factor,
-    _column_grading,
+    _block_error,
     _coupling_error,
     _explicit_factors,
     _fold,
@@ -90,9 +89,10 @@ from gradscope.numeric.graded import (
     graded_log_singular_values,
     graded_singular_values,
     json_errors,
+    log10_bounds,
     sorted_errors,
 )
-from gradscope.numeric.kernels import _cond_row_equilibrated, _qr_rows_sorted
+from gradscope.numeric.kernels import _qr_rows_sorted
 from gradscope.numeric.steps import (
     ArraySteps,
     ConstantSteps,
@@ -115,7 +115,6 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
-EPS = float(np.finfo(np.float64).eps)
 LN10 = math.log(10.0)
 
 #: Bound on the measured condition number of one block of steps. Lower than the
@@ -397,10 +396,7 @@ def _graded_pass(
         nonlocal log_error, flushed
         Q, R = _qr_rows_sorted(B)
         K = R.shape[0]
-        # the engine's per-direction model (gradscope.numeric.graded.graded_product)
-        kappa = _cond_row_equilibrated(R)
-        rounding = UNIT_ROUNDOFF * B.shape[0] * (k + 2) * _column_grading(R)
-        log_error = log_error[:K] + (rounding + math.sqrt(B.shape[0]) * flushed) * kappa
+        log_error = log_error[:K] + _block_error(R, B.shape[0], k, flushed)[0]
         flushed = 0.0
         with np.errstate(divide="ignore"):
             logd = np.log(np.abs(np.diagonal(R)))
@@ -849,10 +845,7 @@ def _top_errors(last: _Pass, values: FloatArray, convergence: float) -> FloatArr
     rounding = sorted_errors(values, last.log_scales, last.log_error)
     with np.errstate(invalid="ignore"):
         total = SAFETY * (rounding + reduction) + convergence * (1.0 + np.abs(values))
-    total[total > 1.0] = np.inf  # past a relative error of 1 the first-order bound says nothing
-    out: FloatArray = total / LN10
-    with np.errstate(invalid="ignore"):
-        out += 8.0 * EPS * np.abs(values / LN10)  # the value's own float64 rounding
+    out = log10_bounds(total, values)
     out[~np.isfinite(values)] = np.nan
     return out
 

@@ -39,6 +39,7 @@ from gradscope.numeric.graded import (
     graded_product,
     graded_singular_values,
     json_errors,
+    log10_bounds,
     sorted_errors,
 )
 from gradscope.numeric.steps import Steps, as_steps, check_range
@@ -58,7 +59,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 LN10 = math.log(10.0)
-EPS = float(np.finfo(np.float64).eps)
 
 JacobiansLike = Steps | ArrayLike | Iterable[ArrayLike]
 
@@ -216,13 +216,8 @@ def _log10_errors(product: GradedProduct, log_sigma: FloatArray, reduction: floa
     or fold made (not exact).
     """
     assert product.log_error is not None
-    errors = SAFETY * (sorted_errors(log_sigma, product.log_scales, product.log_error) + reduction)
-    # A first-order bound past a relative error of 1 no longer bounds anything.
-    errors[errors > 1.0] = np.inf
-    errors /= LN10
-    # the value itself is a float64: a few ulps of |log10 σ| (ln → log10, sums of logs)
-    with np.errstate(invalid="ignore"):
-        errors += 8.0 * EPS * np.abs(log_sigma / LN10)
+    total = SAFETY * (sorted_errors(log_sigma, product.log_scales, product.log_error) + reduction)
+    errors = log10_bounds(total, log_sigma)
     zero = ~np.isfinite(log_sigma)
     # Exact zeros are the rows that were exactly zero (and directions never
     # reached); a zero that Jacobi or a flush made is not one.
