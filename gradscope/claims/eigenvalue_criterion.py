@@ -42,7 +42,10 @@ from gradscope.claims.search import (
     adversarial_inputs,
     counterexample,
     evaluate,
-    log10_norm_of,
+    measured_norm_of,
+    observed_norm,
+    surely_above,
+    surely_below,
     weight_facts,
 )
 from gradscope.init import instance_seed, random_inputs, random_rnn, spectral_radius
@@ -209,13 +212,16 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 def replay(cex: Counterexample) -> Replay:
     rnn = cex.rnn
-    value = log10_norm_of(cex)
+    measured = measured_norm_of(cex)
+    value = float(measured.log10_norm)
     facts = weight_facts(rnn.W_hh)
     rho = facts["spectral_radius"]
-    contradicts = (rho < 1 and value > LOG10_BIG) or (rho > 1 and value < -LOG10_BIG)
+    contradicts = (rho < 1 and surely_above(measured, LOG10_BIG)) or (
+        rho > 1 and surely_below(measured, -LOG10_BIG)
+    )
     return Replay(
         claim=ID,
-        observed={"log10_norm": value, **facts},
+        observed={**observed_norm(measured), **facts},
         contradicts=contradicts,
         message=f"ρ(W_hh) = {rho:.6g}, ‖W_hh‖₂ = {facts['spectral_norm']:.6g}: "
         f"log10 ‖∂h_{cex.end}/∂h_{cex.start}‖₂ = {value:.3f}",

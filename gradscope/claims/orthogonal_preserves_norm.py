@@ -24,7 +24,13 @@ from gradscope.claims.base import (
     Replay,
     search_each_seed,
 )
-from gradscope.claims.search import counterexample, evaluate, log10_norm_of
+from gradscope.claims.search import (
+    counterexample,
+    evaluate,
+    measured_norm_of,
+    observed_norm,
+    surely_below,
+)
 from gradscope.init import instance_seed, random_inputs, random_rnn
 from gradscope.numeric.forward import rnn_steps
 
@@ -141,13 +147,14 @@ def replay(cex: Counterexample) -> Replay:
     from gradscope.init import spectral_norm
 
     rnn = cex.rnn
-    value = log10_norm_of(cex)
+    measured = measured_norm_of(cex)
+    value = float(measured.log10_norm)
     norm = spectral_norm(rnn.W_hh)
     orthogonal = bool(np.allclose(rnn.W_hh.T @ rnn.W_hh, np.eye(rnn.hidden_size), atol=1e-12))
     return Replay(
         claim=ID,
-        observed={"log10_norm": value, "spectral_norm": norm, "W_hh_orthogonal": orthogonal},
-        contradicts=orthogonal and value < -1.0,
+        observed={**observed_norm(measured), "spectral_norm": norm, "W_hh_orthogonal": orthogonal},
+        contradicts=orthogonal and surely_below(measured, -1.0),
         message=f"W_hh orthogonal: {orthogonal}; "
         f"log10 ‖∂h_{cex.end}/∂h_{cex.start}‖₂ = {value:.3f}",
     )

@@ -23,16 +23,25 @@ from gradscope.claims.base import Budget, BudgetExhaustedError, Counterexample
 from gradscope.init import recurrent_weights, spectral_norm, spectral_radius
 from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.products import log10_norm_trajectory, log10_spectral_norm
+from gradscope.numeric.graded import json_error
+from gradscope.numeric.products import (
+    SpectralNorm,
+    compute_spectral_norm,
+    log10_norm_trajectory,
+    log10_spectral_norm,
+)
 
 __all__ = [
     "Search",
     "adversarial_inputs",
     "counterexample",
     "evaluate",
-    "log10_norm_of",
     "log10_product_norm",
+    "measured_norm_of",
+    "observed_norm",
     "structured_weights",
+    "surely_above",
+    "surely_below",
     "weight_facts",
 ]
 
@@ -65,9 +74,31 @@ def log10_product_norm(
     return float(log10_spectral_norm(rnn_steps(rnn, inputs, h0), start=start, end=end))
 
 
-def log10_norm_of(cex: Counterexample) -> float:
-    r"""log10 :math:`\|\partial h_{end}/\partial h_{start}\|_2` of a counterexample's run."""
-    return log10_product_norm(cex.rnn, cex.inputs, cex.h0, start=cex.start, end=cex.end)
+def measured_norm_of(cex: Counterexample) -> SpectralNorm:
+    r"""log10 :math:`\|\partial h_{end}/\partial h_{start}\|_2` of a counterexample's run,
+    with the bound on its error that the product computed."""
+    steps = rnn_steps(cex.rnn, cex.inputs, cex.h0)
+    return compute_spectral_norm(steps, start=cex.start, end=cex.end)
+
+
+def _error(m: SpectralNorm) -> float:
+    err = float(m.log10_error)
+    return 0.0 if math.isnan(err) else err  # NaN: an exact zero, no error
+
+
+def surely_above(m: SpectralNorm, level: float) -> bool:
+    """The exact norm is above ``level`` (log10) whatever the rounding (False if undetermined)."""
+    return float(m.log10_norm) - _error(m) > level
+
+
+def surely_below(m: SpectralNorm, level: float) -> bool:
+    """The exact norm is below ``level`` (log10) whatever the rounding (False if undetermined)."""
+    return float(m.log10_norm) + _error(m) < level
+
+
+def observed_norm(m: SpectralNorm) -> dict[str, float | str | None]:
+    """A measured norm and its error bound, for a replay's ``observed`` (JSON-safe)."""
+    return {"log10_norm": float(m.log10_norm), "log10_error": json_error(float(m.log10_error))}
 
 
 def trajectory(

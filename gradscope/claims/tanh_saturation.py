@@ -26,7 +26,14 @@ from gradscope.claims.base import (
     Replay,
     search_each_seed,
 )
-from gradscope.claims.search import counterexample, evaluate, log10_norm_of, weight_facts
+from gradscope.claims.search import (
+    counterexample,
+    evaluate,
+    measured_norm_of,
+    observed_norm,
+    surely_above,
+    weight_facts,
+)
 from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn, recurrent_weights
 from gradscope.model import RNN, get_activation
 from gradscope.numeric.forward import forward
@@ -175,12 +182,17 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 def replay(cex: Counterexample) -> Replay:
     rnn = cex.rnn
-    value = log10_norm_of(cex)
+    measured = measured_norm_of(cex)
+    value = float(measured.log10_norm)
     frac = _saturation(rnn, cex.inputs[: cex.end], cex.h0)
     return Replay(
         claim=ID,
-        observed={"log10_norm": value, "saturated_fraction": frac, **weight_facts(rnn.W_hh)},
-        contradicts=frac >= FRACTION and value > VANISHED,
+        observed={
+            **observed_norm(measured),
+            "saturated_fraction": frac,
+            **weight_facts(rnn.W_hh),
+        },
+        contradicts=frac >= FRACTION and surely_above(measured, VANISHED),
         message=f"{frac:.1%} of unit-steps saturated; log10 ‖∂h_{cex.end}/∂h_0‖₂ = {value:.3f}",
     )
 

@@ -35,7 +35,7 @@ from gradscope.errors import ConfigError
 from gradscope.init import spectral_norm, spectral_radius
 from gradscope.io_cells import LayerWeights, LoadedLayers
 from gradscope.model import RNN, get_activation
-from gradscope.numeric.bound import rounding_tolerance
+from gradscope.numeric.bound import judging_slack
 from gradscope.numeric.cells import (
     GRUCell,
     LSTMCell,
@@ -234,7 +234,9 @@ class LayerAnalysis:
                 "log10_bound": _finite(self.log10_bound),
                 "holds": bool(
                     not math.isfinite(top)
-                    or top <= self.log10_bound + rounding_tolerance(self.T, self.hidden)
+                    or top
+                    <= self.log10_bound
+                    + judging_slack(float(self.log10_error[0]), self.T, self.hidden)
                 ),
                 "predicted_horizon": self.predicted_horizon,
             }

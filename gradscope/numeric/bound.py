@@ -32,6 +32,7 @@ from gradscope.init import (
 )
 from gradscope.model import ACTIVATIONS, get_activation
 from gradscope.numeric.forward import IncrementalRNNSteps
+from gradscope.numeric.graded import json_error
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.steps import ConstantSteps, Steps
 
@@ -46,6 +47,7 @@ __all__ = [
     "Instance",
     "SeedBound",
     "compute_bound",
+    "judging_slack",
     "measure_instances",
     "rounding_tolerance",
 ]
@@ -68,6 +70,20 @@ def rounding_tolerance(factors: int, n: int) -> float:
     bound is judged to hold when ``measured <= bound + log10(1 + that)``.
     """
     return math.log10(1.0 + (factors * n * n + n) * _UNIT_ROUNDOFF)
+
+
+def judging_slack(log10_error: float, factors: int, n: int) -> float:
+    r"""How far above a proven bound a measured log10 norm may lie and still not refute it.
+
+    Two bounds on the measurement's error are valid, and the smaller is used:
+    the one the product computed (``log10_error``, a posteriori) and
+    :func:`rounding_tolerance` (a priori: the rounding of a product whose norm is
+    near :math:`\prod_t \|J_t\|_2`, which is what a norm at the bound is). An
+    exact zero (NaN) has no error.
+    """
+    if math.isnan(log10_error):
+        return 0.0
+    return min(log10_error, rounding_tolerance(factors, n))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,14 +147,21 @@ class SeedBound:
     log10_measured, log10_bound, log10_ratio : float
         log10 ‖∂h_T/∂h_0‖₂, T·log10(γ‖W‖₂) and their difference (−inf where the
         product is exactly zero).
+    log10_error : float
+        The bound on the error of ``log10_measured`` that the product computed
+        (:attr:`~gradscope.numeric.products.SpectralNorm.log10_error`; NaN for an
+        exact zero, inf where rounding may have decided the value).
     holds : bool
-        ``log10_measured <= log10_bound + tolerance``.
+        True unless the measured norm exceeds the bound by more than its error
+        can explain: ``log10_measured <= log10_bound + min(error, tolerance)``
+        (:func:`judging_slack`).
     horizons : tuple of Horizon
     """
 
     seed: int
     spectral_norm: float
     log10_measured: float
+    log10_error: float
     log10_bound: float
     log10_ratio: float
     holds: bool
@@ -149,6 +172,7 @@ class SeedBound:
             "seed": self.seed,
             "spectral_norm": self.spectral_norm,
             "log10_measured": _finite_or_none(self.log10_measured),
+            "log10_error": json_error(self.log10_error),
             "log10_bound": _finite_or_none(self.log10_bound),
             "log10_ratio": _finite_or_none(self.log10_ratio),
             "holds": self.holds,
@@ -165,14 +189,16 @@ def _finite_or_none(x: float) -> float | None:
 class BoundRow:
     """One family and activation over all seeds.
 
-    ``log10_measured``, ``log10_bound`` and ``log10_ratio`` are those of the
-    worst seed (the largest ratio); ``holds`` is true when every seed holds.
+    ``log10_measured``, ``log10_error``, ``log10_bound`` and ``log10_ratio`` are
+    those of the worst seed (the largest ratio); ``holds`` is true when every
+    seed holds.
     """
 
     family: str
     activation: str
     gamma: float
     log10_measured: float
+    log10_error: float
     log10_bound: float
     log10_ratio: float
     holds: bool
@@ -212,6 +238,7 @@ class BoundRow:
             "activation": self.activation,
             "gamma": self.gamma,
             "log10_measured": _finite_or_none(self.log10_measured),
+            "log10_error": json_error(self.log10_error),
             "log10_bound": _finite_or_none(self.log10_bound),
             "log10_ratio": _finite_or_none(self.log10_ratio),
             "holds": self.holds,
@@ -351,7 +378,6 @@ def measure_instances(
     """
     gamma = get_activation(activation).gamma
     steps_needed = max(T, horizon_cap)
-    tolerance = rounding_tolerance(T, hidden)
     rnns, inputs = [], []
     for spec in instances:
         seed = instance_seed(spec.seed, spec.index)
@@ -388,6 +414,7 @@ def measure_instances(
         gamma_norm = gamma * norm_W
         log10_bound = T * math.log10(gamma_norm) if gamma_norm > 0 else -math.inf
         measured = float(scan.log10_norm[j])
+        error = float(scan.log10_error[j])
         ratio = measured - log10_bound if math.isfinite(measured) else -math.inf
         horizons = tuple(
             Horizon(
@@ -403,9 +430,10 @@ def measure_instances(
                 seed=spec.index,
                 spectral_norm=norm_W,
                 log10_measured=measured,
+                log10_error=error,
                 log10_bound=log10_bound,
                 log10_ratio=ratio,
-                holds=measured <= log10_bound + tolerance,
+                holds=measured <= log10_bound + judging_slack(error, T, hidden),
                 horizons=horizons,
             )
         )
@@ -441,6 +469,7 @@ def _rows_for_activation(activation: str, settings: BoundSettings) -> list[Bound
                 activation=activation,
                 gamma=gamma,
                 log10_measured=worst.log10_measured,
+                log10_error=worst.log10_error,
                 log10_bound=worst.log10_bound,
                 log10_ratio=worst.log10_ratio,
                 holds=all(r.holds for r in per_seed),

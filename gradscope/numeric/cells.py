@@ -50,6 +50,7 @@ spectra and matrix-free methods of :mod:`gradscope.numeric` work unchanged.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,7 +58,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from gradscope.errors import ConfigError
 from gradscope.model import get_activation
-from gradscope.numeric.steps import Steps
+from gradscope.numeric.steps import Steps, log10_row_scaled_frobenius
 
 __all__ = [
     "GRUCell",
@@ -75,6 +76,7 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 _SIGMOID = get_activation("sigmoid")
 _TANH = get_activation("tanh")
+LN10 = math.log(10.0)
 
 
 def _frozen(value: ArrayLike, name: str, shape: tuple[int, ...]) -> FloatArray:
@@ -289,6 +291,13 @@ def gru_forward(cell: GRUCell, inputs: ArrayLike, h0: ArrayLike | None = None) -
     return GRUTrajectory(h=h, gx=gx, gh=gh)
 
 
+def _log10_plus(log_a: FloatArray, b: FloatArray) -> FloatArray:
+    """log10(10**log_a + b) for b >= 0, without overflow."""
+    with np.errstate(divide="ignore"):
+        out: FloatArray = np.logaddexp(log_a * LN10, np.log(b)) / LN10
+    return out
+
+
 class _DiagWSteps(Steps):
     """Shared bookkeeping: ``W_hh`` (*batch, G n, n) and per-step coefficients (*batch, T, ·)."""
 
@@ -317,6 +326,18 @@ class _DiagWSteps(Steps):
     def matrix(self, t: int) -> FloatArray:
         eye = np.broadcast_to(np.eye(self.n), (*self.batch_shape, self.n, self.n))
         return self.apply(t, np.array(eye))
+
+    def nonzero_pattern(self, t: int) -> NDArray[np.bool_]:
+        """Everywhere: the sums of gate terms in :meth:`apply` are not tracked entry by entry."""
+        self._check_t(t)
+        return np.ones((*self.batch_shape, self.n, self.n), dtype=bool)
+
+    def _log10_gate_terms(self, t: int) -> tuple[FloatArray, FloatArray]:
+        """log10 of S = ‖diag(w) W_hh‖_F (every gate's term, stacked) and the coefficients."""
+        t = self._check_t(t)
+        w = self.coef[..., t - 1, :]
+        G = self.W_hh.shape[-2]
+        return log10_row_scaled_frobenius(w[..., :G], self.W_hh), w
 
 
 class LSTMSteps(_DiagWSteps):
@@ -355,6 +376,21 @@ class LSTMSteps(_DiagWSteps):
         dc += w[..., 4 * n : 5 * n, :] * V[..., n:, :]
         dh = P[..., 3 * n :, :] + w[..., 5 * n :, :] * dc
         return np.concatenate([dh, dc], axis=-2)
+
+    def log10_rounding_scale(self, t: int) -> FloatArray:
+        r""":math:`N_t = (1 + \|k_t\|_\infty)(2 S + \|f\|_\infty)`, S the stacked gate term.
+
+        :meth:`apply` sums four gate terms :math:`\operatorname{diag}(w_g) W_g V_h`
+        (whose Frobenius norms add up to at most 2S) and ``f ⊙ V_c`` into
+        ``dc``, then adds ``k ⊙ dc`` to the output gate's term: each rounding is
+        relative to the absolute values of these terms, which this sum bounds.
+        """
+        log_s, w = self._log10_gate_terms(t)
+        n = self.hidden
+        f = np.max(np.abs(w[..., 4 * n : 5 * n]), axis=-1)
+        k = np.max(np.abs(w[..., 5 * n :]), axis=-1)
+        out: FloatArray = np.log10(1.0 + k) + _log10_plus(math.log10(2.0) + log_s, f)
+        return out
 
     def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
         t = self._check_t(t)
@@ -400,6 +436,12 @@ class GRUSteps(_DiagWSteps):
         out = P[..., :n, :] + P[..., n : 2 * n, :] + P[..., 2 * n :, :]
         out += w[..., 3 * n :, :] * V
         return out
+
+    def log10_rounding_scale(self, t: int) -> FloatArray:
+        r""":math:`N_t = 2 S + \|z_t\|_\infty`, S the stacked gate term (see LSTMSteps)."""
+        log_s, w = self._log10_gate_terms(t)
+        z = np.max(np.abs(w[..., 3 * self.hidden :]), axis=-1)
+        return _log10_plus(math.log10(2.0) + log_s, z)
 
     def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
         t = self._check_t(t)

@@ -1003,10 +1003,15 @@ def _rotate(
     return int(big.size)
 
 
-def json_errors(errors: FloatArray) -> list[float | str | None]:
-    """Error bounds for JSON: a float, ``None`` beside an exact zero, ``"inf"`` where
+def json_error(error: float) -> float | str | None:
+    """An error bound for JSON: a float, ``None`` beside an exact zero, ``"inf"`` where
     the data do not determine the value (JSON has no infinity)."""
-    return [None if math.isnan(e) else "inf" if math.isinf(e) else float(e) for e in errors]
+    return None if math.isnan(error) else "inf" if math.isinf(error) else float(error)
+
+
+def json_errors(errors: FloatArray) -> list[float | str | None]:
+    """:func:`json_error` of each bound."""
+    return [json_error(e) for e in errors]
 
 
 def sorted_errors(log_values: FloatArray, key: FloatArray, errors: FloatArray) -> FloatArray:

@@ -24,10 +24,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gradscope.errors import ConfigError, NumericalError
+from gradscope.numeric.graded import SAFETY, log10_bounds
 from gradscope.numeric.steps import Steps, as_steps, check_range
 
 __all__ = [
     "HorizonScan",
+    "SpectralNorm",
+    "compute_spectral_norm",
     "log10_norm_trajectory",
     "log10_spectral_norm",
     "scan_product",
@@ -35,6 +38,9 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 LOG10_2 = math.log10(2.0)
+LN10 = math.log(10.0)
+_UNIT_ROUNDOFF = 2.0**-53
+_TINY = 2.0**-1074  # the smallest subnormal
 _FLUSH = 2.0**-600
 _FLUSH_EVERY = 8
 _LOW, _HIGH = 2.0**-128, 2.0**128  # bounds on ‖M‖_F² between rescales
@@ -86,8 +92,9 @@ class _ScaledProduct:
             self.e[need] = e
         self.sumsq = np.einsum("...ij,...ij->...", self.M, self.M)
 
-    def step(self, steps: Steps, t: int) -> None:
-        self.M = steps.apply(t, self.M)
+    def step(self, steps: Steps, t: int, *, transpose: bool = False) -> None:
+        """Multiply by :math:`J_t` (or :math:`J_t^\top`, building a product from the end)."""
+        self.M = (steps.apply_transpose if transpose else steps.apply)(t, self.M)
         self.sumsq = np.einsum("...ij,...ij->...", self.M, self.M)
         self._count += 1
         if not np.all(np.isfinite(self.sumsq)):
@@ -123,6 +130,163 @@ class _ScaledProduct:
 
 def _scalar_or_array(x: NDArray[np.float64]) -> float | NDArray[np.float64]:
     return float(x) if x.ndim == 0 else x
+
+
+def _log10_add(a: FloatArray, b: FloatArray) -> FloatArray:
+    """log10(10**a + 10**b), elementwise, -inf allowed."""
+    out: FloatArray = np.logaddexp(a * LN10, b * LN10) / LN10
+    return out
+
+
+class _Ledger:
+    r"""The rounding of a forward product, recorded while it runs, and its bound.
+
+    The product is kept as :math:`\hat P_t = 2^{e_t} M_t`. Multiplying ``M`` by
+    :math:`J_t` errs by at most :math:`c\,(u\,N_t \|M_{t-1}\|_F + n\,2^{-1074})`
+    in the Frobenius norm, with ``c = n + 8`` roundings per entry
+    (:meth:`~gradscope.numeric.steps.Steps.log10_rounding_scale`) and the
+    second term for entries that underflow (each operation loses at most half
+    the smallest subnormal, 2⁻¹⁰⁷⁵); a flush adds at most
+    :math:`n\,2^{-600} \|M_t\|_F`, which is folded into ``c u``. A step with
+    :math:`J_t = 0` or :math:`M_{t-1} = 0` is exact. To first order the error
+    of step t reaches the end through :math:`Q_t = J_{end} \cdots J_{t+1}`:
+
+    .. math:: \|\hat P - P\|_2 \le \sum_t \|Q_t\|_2\, 2^{e_{t-1}}\,
+              c\,(u\,N_t \|M_{t-1}\|_F + n\,2^{-1074}) .
+
+    With random access :math:`\|Q_t\|_2 \le \|\hat Q_t\|_F` comes from a
+    second pass from the end (:meth:`Steps.apply_transpose`; where the
+    computed :math:`\hat Q_t` is zero, :math:`\prod_{s>t} N_s` is used instead,
+    which is zero only past an exactly zero step). A stream, which cannot be
+    read twice, uses :math:`\|Q_t\|_2 \le \prod_{s>t} N_s`, summed as it goes,
+    which can be far looser. The smaller of the two sums is used.
+    """
+
+    __slots__ = ("c", "local", "log_n", "log_running", "n")
+
+    def __init__(self, n: int, batch_shape: tuple[int, ...]) -> None:
+        self.n = n
+        self.c = (n + 8) * _UNIT_ROUNDOFF + n * _FLUSH
+        self.local: list[FloatArray] = []  # log10 of step t's error term, t = start+1, …
+        self.log_n: list[FloatArray] = []  # log10 N_t
+        self.log_running = np.full(batch_shape, -np.inf)  # log10 Σ_t Π_{s>t} N_s · local_t
+
+    def record(self, steps: Steps, t: int, product: _ScaledProduct) -> None:
+        """Before ``product`` takes step ``t``: that step's rounding and underflow."""
+        log_n = steps.log10_rounding_scale(t)
+        with np.errstate(divide="ignore"):
+            log_m = 0.5 * np.log10(product.sumsq)  # -inf exactly when M = 0
+            rounding = math.log10(self.c) + log_n + log_m
+            underflow = math.log10((self.n + 8) * self.n * _TINY)
+        exact = np.isneginf(log_n) | np.isneginf(log_m)
+        local = np.where(exact, -np.inf, _log10_add(rounding, np.full_like(rounding, underflow)))
+        local = local + product.e * LOG10_2
+        self.local.append(local)
+        self.log_n.append(log_n)
+        with np.errstate(invalid="ignore"):
+            self.log_running = _log10_add(self.log_running + log_n, local)
+
+    def log10_error(self, steps: Steps, start: int, log10_norm: FloatArray) -> FloatArray:
+        r"""The bound on :math:`|\Delta \log_{10} \sigma_1|`: NaN for an exact zero.
+
+        ``log10_norm`` is the computed :math:`\log_{10} \sigma_1` after the
+        recorded steps ``start+1 … start+len(local)``.
+        """
+        total = self.log_running
+        if steps.T is not None:  # a second pass from the end: ‖Q_t‖_F at every t
+            back = _ScaledProduct(steps.n, steps.batch_shape)
+            summed = np.full(steps.batch_shape, -np.inf)
+            after = np.zeros(steps.batch_shape)  # log10 Π_{s>t} N_s
+            for j in range(len(self.local) - 1, -1, -1):
+                log_q = back.log10_frobenius()
+                log_q = np.where(np.isneginf(log_q), after, log_q)
+                summed = _log10_add(summed, log_q + self.local[j])
+                back.step(steps, start + j + 1, transpose=True)
+                after = after + self.log_n[j]
+            total = np.minimum(total, summed)
+        with np.errstate(over="ignore", invalid="ignore"):
+            relative = 10.0 ** (total - log10_norm) + self.n * _UNIT_ROUNDOFF  # + the SVD
+        err = log10_bounds(SAFETY * relative, log10_norm * LN10)
+        zero = np.isneginf(log10_norm)
+        exact = zero & np.isneginf(total)
+        if steps.T is not None and np.any(zero & ~exact):
+            exact |= zero & _zero_pattern(steps, start, start + len(self.local))
+        out: FloatArray = np.where(zero, np.where(exact, np.nan, np.inf), err)
+        return out
+
+
+def _zero_pattern(steps: Steps, start: int, end: int) -> NDArray[np.bool_]:
+    """Whether the zero patterns of the factors alone force an exactly zero product.
+
+    The exact product can be nonzero only where the boolean product of the
+    factors' patterns (:meth:`Steps.nonzero_pattern`) is; counts of paths are
+    multiplied in float64 as 0/1 matrices, renormalised to stay exact.
+    """
+    B = np.broadcast_to(np.eye(steps.n), (*steps.batch_shape, steps.n, steps.n))
+    for t in range(start + 1, end + 1):
+        B = (steps.nonzero_pattern(t).astype(np.float64) @ B > 0.0).astype(np.float64)
+    out: NDArray[np.bool_] = ~np.any(B > 0.0, axis=(-2, -1))
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpectralNorm:
+    r"""The top singular value of a product, with the bound on its error.
+
+    Attributes
+    ----------
+    log10_norm : float or ndarray
+        :math:`\log_{10} \|J_{end} \cdots J_{start+1}\|_2` (batch shape);
+        ``-inf`` for a product that is exactly zero.
+    log10_error : float or ndarray
+        A first-order bound on the error of ``log10_norm`` against the exact
+        product of the stored float64 step data, times the safety factor of
+        :data:`gradscope.numeric.graded.SAFETY` (docs: "How exact is exact");
+        ``inf`` where rounding may have decided the value, ``nan`` for an exact
+        zero (every term of the bound is exactly zero).
+    factors : int
+        ``end - start``.
+    """
+
+    log10_norm: float | FloatArray
+    log10_error: float | FloatArray
+    factors: int
+
+
+def compute_spectral_norm(
+    jacobians: Steps | ArrayLike | Iterable[ArrayLike],
+    *,
+    start: int = 0,
+    end: int | None = None,
+) -> SpectralNorm:
+    r""":func:`log10_spectral_norm` with the error bound it computed.
+
+    The bound needs a second pass over the factors, from the end, so this costs
+    about twice :func:`log10_spectral_norm`; for a stream (read once) the
+    bound comes from the first pass alone and can be far looser (see
+    ``_Ledger``, and docs: "How exact is exact").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> J = np.broadcast_to(0.9 * np.eye(3), (10000, 3, 3))
+    >>> r = compute_spectral_norm(J)
+    >>> round(r.log10_norm, 6), bool(1e-11 < r.log10_error < 1e-9)
+    (-457.574906, True)
+    """
+    steps = as_steps(jacobians)
+    start, end = check_range(start, end, steps.T)
+    product = _ScaledProduct(steps.n, steps.batch_shape)
+    ledger = _Ledger(steps.n, steps.batch_shape)
+    for t in _window(steps, start, end):
+        ledger.record(steps, t, product)
+        product.step(steps, t)
+    log10_norm = product.log10_norm()
+    return SpectralNorm(
+        log10_norm=_scalar_or_array(log10_norm),
+        log10_error=_scalar_or_array(ledger.log10_error(steps, start, log10_norm)),
+        factors=len(ledger.local),
+    )
 
 
 def log10_spectral_norm(
@@ -230,6 +394,8 @@ class HorizonScan:
     ----------
     log10_norm : (...) ndarray
         log10 :math:`\|\partial s_{start+k}/\partial s_{start}\|_2` at ``k = norm_at``.
+    log10_error : (...) ndarray
+        Its error bound, as :attr:`SpectralNorm.log10_error`.
     thresholds : tuple of float
     horizons : (..., len(thresholds)) int ndarray
         The first k with :math:`\|\partial s_{start+k}/\partial s_{start}\|_2 < θ`,
@@ -240,6 +406,7 @@ class HorizonScan:
     """
 
     log10_norm: FloatArray
+    log10_error: FloatArray
     thresholds: tuple[float, ...]
     horizons: NDArray[np.int64]
     steps_scanned: int
@@ -300,11 +467,14 @@ def scan_product(
     half_log_n = 0.5 * math.log10(n)
     margin = 1e-12  # float noise in the cheap bounds; ties are settled by the SVD
     product = _ScaledProduct(n, batch)
+    ledger, all_steps = _Ledger(n, batch), steps
     # Power-iteration vectors, warm-started: ‖M v‖ ≤ σ₁ is a lower bound that
     # becomes tight as the top right singular vector of the product settles.
     v = np.full((*batch, n, 1), 1.0 / math.sqrt(n))
     k = 0
     for k in range(1, cap + 1):
+        if k <= norm_at:
+            ledger.record(steps, start + k, product)
         product.step(steps, start + k)
         if k == norm_at:
             log10_norm[live] = product.log10_norm()
@@ -349,6 +519,7 @@ def scan_product(
     horizons[live] = found
     return HorizonScan(
         log10_norm=log10_norm,
+        log10_error=ledger.log10_error(all_steps, start, log10_norm),
         thresholds=tuple(float(x) for x in thresholds),
         horizons=horizons,
         steps_scanned=k,

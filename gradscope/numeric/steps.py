@@ -41,6 +41,8 @@ __all__ = [
     "StreamSteps",
     "as_steps",
     "check_range",
+    "log10_frobenius",
+    "log10_row_scaled_frobenius",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -74,6 +76,46 @@ def check_range(start: int, end: int | None, T: int | None) -> tuple[int, int | 
         if T is not None and end > T:
             raise ConfigError(f"end={end} is past the last step T={T}")
     return start, end
+
+
+def log10_frobenius(A: FloatArray) -> FloatArray:
+    """log10 ‖A‖_F over the last two axes, without underflow (``-inf`` for zero)."""
+    peak = np.max(np.abs(A), axis=(-2, -1))
+    live = peak > 0.0
+    scale = np.where(live, peak, 1.0)[..., None, None]
+    with np.errstate(divide="ignore"):
+        out: FloatArray = np.where(
+            live,
+            np.log10(np.where(live, peak, 1.0))
+            + 0.5 * np.log10(np.sum((A / scale) ** 2, axis=(-2, -1))),
+            -np.inf,
+        )
+    return out
+
+
+def log10_row_scaled_frobenius(d: FloatArray, W: FloatArray) -> FloatArray:
+    """log10 ‖diag(d) W‖_F, ``d`` (…, m) and ``W`` (…, m, n), without forming the product.
+
+    ``d[i] * W[i, j]`` may underflow in float64 where the exact product does
+    not (a saturated unit's φ' of 1e-100 times a weight of 1e-230): the row
+    norms of ``W`` and the ``d[i]`` are combined in log scale instead.
+    """
+    peak = np.max(np.abs(W), axis=-1, keepdims=True)
+    live = peak > 0.0
+    rows = np.where(live, peak, 1.0)
+    norms = rows[..., 0] * np.sqrt(np.sum((W / rows) ** 2, axis=-1))  # >= peak: no underflow
+    with np.errstate(divide="ignore"):
+        a = np.log10(np.abs(d)) + np.where(live[..., 0], np.log10(norms), -np.inf)
+    top = np.max(a, axis=-1, keepdims=True)
+    finite = np.isfinite(top)
+    shifted = np.where(finite, a - np.where(finite, top, 0.0), -np.inf)
+    with np.errstate(divide="ignore"):
+        out: FloatArray = np.where(
+            finite[..., 0],
+            top[..., 0] + 0.5 * np.log10(np.sum(10.0 ** (2.0 * shifted), axis=-1)),
+            -np.inf,
+        )
+    return out
 
 
 class Steps(abc.ABC):
@@ -110,6 +152,34 @@ class Steps(abc.ABC):
     def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
         r""":math:`J_t^\top U` for a block ``U`` of shape ``(*batch_shape, n, k)``."""
         return np.swapaxes(self.matrix(t), -1, -2) @ U
+
+    def log10_rounding_scale(self, t: int) -> FloatArray:
+        r"""log10 of a size :math:`N_t` that bounds the rounding of :meth:`apply`.
+
+        To first order in the unit roundoff u, the computed ``apply(t, V)``
+        differs from :math:`J_t V` by at most :math:`(n + 8)\, u\, N_t \|V\|_F`
+        in the Frobenius norm, and :math:`N_t \ge \|J_t\|_2`. The default,
+        :math:`N_t = \|J_t\|_F`, holds for a dense product
+        (:math:`|fl(JV) - JV| \le \gamma_n |J||V|`, Higham, *Accuracy and
+        Stability of Numerical Algorithms*, §3.5) and for a row scaling after
+        it; subclasses whose :meth:`apply` adds several terms override it.
+
+        Returns
+        -------
+        (*batch_shape) ndarray
+            ``-inf`` where :math:`J_t` is exactly zero.
+        """
+        return log10_frobenius(self.matrix(t))
+
+    def nonzero_pattern(self, t: int) -> NDArray[np.bool_]:
+        r"""Where :math:`J_t` may be nonzero: False only where the exact entry is 0.
+
+        The default, ``matrix(t) != 0``, is exact when :meth:`matrix` returns the
+        stored data (explicit Jacobians); subclasses that compute their
+        matrices, where a product may underflow to 0, override it.
+        """
+        out: NDArray[np.bool_] = self.matrix(t) != 0.0
+        return out
 
     def matrices(self, start: int = 0, end: int | None = None) -> Iterator[FloatArray]:
         r"""Stream :math:`J_{start+1}, \dots, J_{end}` in order."""
@@ -187,6 +257,17 @@ class RNNSteps(Steps):
     def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
         t = self._check_t(t)
         return np.swapaxes(self.W_hh, -1, -2) @ (self.dphi[..., t - 1, :, None] * U)
+
+    def log10_rounding_scale(self, t: int) -> FloatArray:
+        r""":math:`N_t = \|\operatorname{diag}(d_t) W_{hh}\|_F`, computed without underflow."""
+        t = self._check_t(t)
+        return log10_row_scaled_frobenius(self.dphi[..., t - 1, :], self.W_hh)
+
+    def nonzero_pattern(self, t: int) -> NDArray[np.bool_]:
+        """``d_t[i] != 0 and W_hh[i, j] != 0``: exact where ``d_t[i] * W_hh[i, j]`` underflows."""
+        t = self._check_t(t)
+        out: NDArray[np.bool_] = (self.dphi[..., t - 1, :, None] != 0.0) & (self.W_hh != 0.0)
+        return out
 
     def take(self, index: NDArray[np.intp]) -> RNNSteps:
         return RNNSteps(self.W_hh[index], self.dphi[index])

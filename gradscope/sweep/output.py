@@ -10,7 +10,9 @@ thresholds; settings come first, then the measured numbers:
   ``input_scale``, ``horizon_cap``;
 * results — ``gamma`` (sup|φ'|), ``spectral_norm`` (‖W_hh‖₂), ``log10_measured``
   (log10 ‖∂h_T/∂h_0‖₂), ``log10_bound`` (T·log10(γ‖W‖₂)), ``log10_ratio``,
-  ``holds``, ``tolerance_log10`` (the rounding slack used for ``holds``), and
+  ``holds``, ``tolerance_log10`` (the a priori rounding slack; ``holds`` uses the
+  smaller of it and the error bound the product computed, which the table does
+  not carry yet), and
   per threshold θ ``horizon_measured@θ`` (first k with ‖∂h_k/∂h_0‖₂ < θ;
   empty / null when not reached within max(T, horizon_cap) steps) and
   ``horizon_predicted@θ`` (log θ / log(γ‖W‖₂); empty / null when γ‖W‖₂ ≥ 1).
