@@ -98,6 +98,20 @@ from gradscope.cli._base import (
     help="With --top and --json: also the top singular vectors (v_i: directions of "
     "h_start that still reach h_end; u_i: where they land). Uses the matrix-free method.",
 )
+@click.option(
+    "--certify",
+    is_flag=True,
+    help="Also prove an interval for every log10 σ_i against the exact product of the "
+    "stored float64 step data (python-flint, the certify extra; exact integer arithmetic, "
+    "so small n only: a product too large is refused before any work, with a window that "
+    "fits).",
+)
+@click.option(
+    "--max-bits",
+    type=click.IntRange(min=1),
+    help="With --certify: the most bits an integer entry of the exact product may have "
+    "(estimated before the work; default: seconds of work for this n).",
+)
 @_seed_option
 @_plot_option
 @_json_option
@@ -119,6 +133,8 @@ def spectrum(
     top: int | None,
     method: str,
     vectors: bool,
+    certify: bool,
+    max_bits: int | None,
     seed: int,
     plot_file: str | None,
     as_json: bool,
@@ -136,6 +152,7 @@ def spectrum(
     Examples:
       gradscope spectrum --family orthogonal --norm 0.9 --T 1000
       gradscope spectrum --hidden 2048 --radius 1 --T 1000 --top 8
+      gradscope spectrum --hidden 6 --norm 1.1 --T 300 --certify
     """
     from gradscope.errors import ConfigError
     from gradscope.numeric.matrixfree import check_memory, choose_method
@@ -149,12 +166,25 @@ def spectrum(
         )
     if vectors and method == "graded":
         raise click.UsageError("--vectors needs --method matrix-free (or auto)")
+    if max_bits is not None and not certify:
+        raise click.UsageError("--max-bits limits the exact product of --certify: add --certify")
+    if certify and (vectors or method == "matrix-free"):
+        raise click.UsageError(
+            "--certify encloses the singular values of the formed product, which the "
+            "matrix-free method never forms: use --method graded"
+            + (" and drop --vectors" if vectors else "")
+        )
 
     def resolve_method(n: int, T_: int) -> str:
         """auto → a method; refuse, before any work, a size that would not fit in memory."""
         if top is not None and top > n:
             raise click.BadParameter(f"{top} is more than n = {n} values", param_hint="'--top'")
         chosen = "matrix-free" if vectors else choose_method(method, n, top)
+        if certify and chosen == "matrix-free":
+            raise click.UsageError(
+                f"--certify needs the graded method, and --top {top} with n = {n} chooses "
+                "the matrix-free one: add --method graded"
+            )
         try:
             check_memory(n, T_, method=chosen, top=top)
         except ConfigError as exc:
@@ -229,21 +259,27 @@ def spectrum(
 
     chosen = resolve_method(rnn.hidden_size, steps)
 
+    from gradscope.numeric.enclose import EnclosureSizeError
     from gradscope.numeric.spectrum_report import compute_spectrum_report
 
-    report = compute_spectrum_report(
-        rnn,
-        x,
-        h0,
-        start=start,
-        end=end,
-        seed=seed,
-        source=source,
-        input_scale=None if inputs is not None else input_scale,
-        top=top,
-        method=chosen,
-        python=python,
-    )
+    try:
+        report = compute_spectrum_report(
+            rnn,
+            x,
+            h0,
+            start=start,
+            end=end,
+            seed=seed,
+            source=source,
+            input_scale=None if inputs is not None else input_scale,
+            top=top,
+            method=chosen,
+            python=python,
+            certify=certify,
+            max_bits=max_bits,
+        )
+    except EnclosureSizeError as exc:
+        raise click.UsageError(_size_message(exc, end if end is not None else steps)) from None
     mf = report.matrix_free
     if mf is not None and not mf.converged:
         click.echo(
@@ -263,6 +299,8 @@ def spectrum(
         from gradscope.report.text import render_spectrum
 
         click.echo(render_spectrum(report, show=show))
+        if report.enclosure is not None:
+            click.echo("\n".join(["", *_enclosure_lines(report, show=show)]))
     else:
         import numpy as np
 
@@ -300,6 +338,61 @@ def spectrum(
                         if report.python
                         else []
                     ),
+                    *(
+                        ["", *_enclosure_lines(report, show=min(top, show), top_only=True)]
+                        if report.enclosure is not None
+                        else []
+                    ),
                 ]
             )
         )
+
+
+def _size_message(exc: Any, end: int) -> str:
+    """The library's size refusal in the command's words (--start, --max-bits)."""
+    if exc.fitting_start is None:
+        shorter = "not even one factor fits: use a smaller --hidden"
+    else:
+        shorter = (
+            f"certify a shorter window, --start {exc.fitting_start} "
+            f"(the last {end - exc.fitting_start} factors)"
+        )
+    return (
+        f"--certify: the exact product would have integer entries of about "
+        f"{exc.estimated_bits:,} bits, over the limit of {exc.max_bits:,} for this n "
+        f"(seconds of exact arithmetic; the cost grows faster than linearly): {shorter}, "
+        f"or pass --max-bits {exc.estimated_bits} to try anyway"
+    )
+
+
+def _enclosure_lines(report: Any, *, show: int, top_only: bool = False) -> list[str]:
+    """The certified intervals of the rows the table shows, and what they prove."""
+    from gradscope.report.table import format_table
+
+    enc = report.enclosure
+    count = report.spectrum.log10_singular_values.size
+    if top_only or count <= show:
+        index = list(range(min(count, show)))
+    else:
+        head = (show + 1) // 2
+        index = [*range(head), -1, *range(count - (show - head), count)]
+
+    def bound(x: float) -> str:
+        return "−∞" if x == -float("inf") else repr(float(x))
+
+    rows = [
+        ["…", "…", "…"]
+        if i < 0
+        else [str(i + 1), bound(enc.log10_lower[i]), bound(enc.log10_upper[i])]
+        for i in index
+    ]
+    zeros = enc.hidden - enc.rank
+    return [
+        "certified (--certify): lower <= log10 σ_i <= upper, proved for the exact product of "
+        "the stored float64 step data (python-flint)",
+        format_table(["i", "lower", "upper"], rows, align="rrr"),
+        f"exact rank {enc.rank} of {enc.hidden}"
+        + (f" ({zeros} σ_i exactly 0: −∞)" if zeros else "")
+        + f"; roots of charpoly(NᵀN) at {enc.precision_bits} bits, product entries of "
+        f"{enc.product_bits:,} bits",
+    ]

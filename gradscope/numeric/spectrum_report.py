@@ -6,7 +6,10 @@ Lyapunov exponents) with the weight facts (‖W_hh‖₂, ρ(W_hh)) and the boun
 :math:`(\gamma\|W_{hh}\|_2)^{end-start}`. With ``top=k`` only the k largest
 values are computed, by the graded full spectrum or, for large n, by
 :func:`~gradscope.numeric.matrixfree.compute_top_spectrum`, which never forms
-the product and also gives the top singular vectors.
+the product and also gives the top singular vectors. With ``certify=True`` each
+value also gets a proved interval against the exact product of the stored
+float64 step data (:func:`~gradscope.numeric.enclose.enclose_log10_singular_values`,
+python-flint; small n only).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from numpy.typing import ArrayLike
 
 from gradscope.init import spectral_norm, spectral_radius
 from gradscope.model import RNN
-from gradscope.numeric.bound import rounding_tolerance
+from gradscope.numeric.bound import judging_slack
 from gradscope.numeric.spectrum import SpectrumResult, compute_spectrum
 
 if TYPE_CHECKING:
+    from gradscope.numeric.enclose import SpectrumEnclosure
     from gradscope.numeric.matrixfree import TopSpectrumResult
 
 __all__ = ["SpectrumReport", "compute_spectrum_report"]
@@ -40,7 +44,8 @@ class SpectrumReport:
     ``spectrum`` holds every singular value, or only the top ``top`` of them;
     ``matrix_free`` is the matrix-free result (with the singular vectors) when
     that method was used, and then ``spectral_radius`` is None (it would need
-    an O(n³) eigensolver).
+    an O(n³) eigensolver). ``enclosure`` holds the proved intervals of every
+    log10 σ_i when the report was certified (all n of them, also with ``top``).
     """
 
     spectrum: SpectrumResult
@@ -56,6 +61,7 @@ class SpectrumReport:
     top: int | None = None
     matrix_free: TopSpectrumResult | None = None
     python: str | None = None
+    enclosure: SpectrumEnclosure | None = None
 
     @property
     def float_resolvable(self) -> int:
@@ -86,6 +92,7 @@ class SpectrumReport:
             "product": sp["product"],
             "log10_singular_values": sp["log10_singular_values"],
             "log10_error": sp["log10_error"],
+            **self._certified(len(sp["log10_singular_values"])),
             "lyapunov_exponents": sp["lyapunov_exponents"],
             "lyapunov_note": "natural log per step, QR method: asymptotic rates, "
             "not finite-T singular values",
@@ -99,7 +106,11 @@ class SpectrumReport:
                     sp["log10_singular_values"][0] is None
                     or self.spectrum.log10_singular_values[0]
                     <= self.log10_bound
-                    + rounding_tolerance(self.spectrum.steps, self.spectrum.hidden)
+                    + judging_slack(
+                        float(self.spectrum.log10_error[0]),
+                        self.spectrum.steps,
+                        self.spectrum.hidden,
+                    )
                 ),
             },
             "float64_svd_resolves": self.float_resolvable,
@@ -126,6 +137,22 @@ class SpectrumReport:
             )
         return out
 
+    def _certified(self, count: int) -> dict[str, Any]:
+        """``log10_enclosure`` (one ``[lo, hi]`` or None per value shown) and its provenance."""
+        enc = self.enclosure
+        if enc is None:
+            return {}
+        details = enc.to_dict()
+        return {
+            "log10_enclosure": details.pop("log10_enclosure")[:count],
+            "certificate": {
+                "statement": "log10_enclosure[i] = [lo, hi] proves lo <= log10 sigma_i <= hi "
+                "for the exact product of the stored float64 step data (null: sigma_i = 0 "
+                "exactly)",
+                **details,
+            },
+        }
+
 
 def compute_spectrum_report(
     rnn: RNN,
@@ -140,6 +167,8 @@ def compute_spectrum_report(
     top: int | None = None,
     method: str = "graded",
     python: str | None = None,
+    certify: bool = False,
+    max_bits: int | None = None,
 ) -> SpectrumReport:
     """The spectrum of ∂h_end/∂h_start with the bound and the weights' norm and radius.
 
@@ -156,6 +185,20 @@ def compute_spectrum_report(
         For a generated network: the Python lines that rebuild it and its
         inputs (:func:`gradscope.init.reproduce_instance`), recorded in the
         settings.
+    certify : bool, optional
+        Also enclose every log10 σ_i rigorously
+        (:func:`~gradscope.numeric.enclose.enclose_log10_singular_values`; needs
+        python-flint and the graded method). Done first, so that a product too
+        large to enclose is refused before the spectrum is computed.
+    max_bits : int, optional
+        With ``certify``: the size limit passed on (default: the one for this n).
+
+    Raises
+    ------
+    ConfigError
+        Bad settings; with ``certify``, the matrix-free method, a missing
+        python-flint, or (:class:`~gradscope.numeric.enclose.EnclosureSizeError`)
+        a product over ``max_bits``.
     """
     from gradscope.errors import ConfigError
     from gradscope.numeric.matrixfree import choose_method
@@ -164,6 +207,21 @@ def compute_spectrum_report(
     method = choose_method(method, rnn.hidden_size, top)
     if top is not None and not 1 <= top <= rnn.hidden_size:
         raise ConfigError(f"top must be in 1..n = {rnn.hidden_size}, got {top}")
+    enclosure: SpectrumEnclosure | None = None
+    if certify:
+        if method == "matrix-free":
+            raise ConfigError(
+                "certified enclosures need the formed product: use method='graded' "
+                "(the matrix-free method never forms it)"
+            )
+        from gradscope.numeric.enclose import enclose_log10_singular_values
+        from gradscope.numeric.forward import rnn_steps
+
+        enclosure = enclose_log10_singular_values(
+            rnn_steps(rnn, x, h0), start=start, end=end, max_bits=max_bits
+        )
+    elif max_bits is not None:
+        raise ConfigError("max_bits limits a certified enclosure: it needs certify=True")
     mf: TopSpectrumResult | None = None
     radius: float | None
     if method == "matrix-free":
@@ -197,6 +255,7 @@ def compute_spectrum_report(
         top=top,
         matrix_free=mf,
         python=python,
+        enclosure=enclosure,
     )
 
 
