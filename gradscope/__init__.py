@@ -27,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     "forward": "gradscope.numeric.forward",
     "rnn_steps": "gradscope.numeric.forward",
     "log10_spectral_norm": "gradscope.numeric.products",
+    "compute_spectral_norm": "gradscope.numeric.products",
+    "SpectralNorm": "gradscope.numeric.products",
     "log10_norm_trajectory": "gradscope.numeric.products",
     "log10_singular_values": "gradscope.numeric.spectrum",
     "lyapunov_exponents": "gradscope.numeric.spectrum",

@@ -51,6 +51,15 @@ passes on the block and one on a single vector. For one vector (b = 1) no QR
 is needed within a pass (the block's condition number is 1); the scale is kept
 as an exact power of two.
 
+**Error bound.** Each value's ``log10_error`` is the passes' rounding plus an
+a-posteriori residual bound (:func:`_residual_errors`), not the extrapolated
+rate above, which only decides when to stop: one more pass of the other
+operator on the k Ritz vectors measures how far the Ritz pairs are from
+singular triplets of ``P``, relative to each σ_i, so the bound holds whether or
+not the passes converged (Jordan blocks converge algebraically, not linearly).
+It is probabilistic in one respect only: it assumes the random start did not
+miss a top direction (see :func:`compute_top_spectrum`, Notes).
+
 **Singular vectors.** The last pass's graded factor is decomposed with its
 singular vectors (the same one-sided Jacobi, rotations accumulated); the
 Ritz vectors :math:`u_i = Q x_i`, :math:`v_i = V y_i` (forward pass) or with
@@ -76,6 +85,7 @@ from gradscope.errors import ConfigError
 from gradscope.numeric.graded import (
     MAX_BLOCK,
     SAFETY,
+    UNIT_ROUNDOFF,
     Factor,
     _block_error,
     _coupling_error,
@@ -148,14 +158,16 @@ class TopSpectrumResult:
         :math:`\log_{10}\sigma_1 \ge \dots \ge \log_{10}\sigma_k`; ``-inf`` for an
         exact zero.
     log10_error : (k,) ndarray
-        A bound on :math:`|\Delta\log_{10}\sigma_i|`: the last pass's rounding
-        (the graded engine's first-order model, times its safety factor) plus
-        the predicted convergence error (``convergence_estimate`` scaled to
-        :math:`1 + |\ln\sigma_i|`). The convergence part is an extrapolation of
-        the passes' linear rate from a random start, so the bound is
-        probabilistic: a start nearly orthogonal to a top singular vector
-        could hide it. ``inf`` if the passes did not settle; NaN beside an
-        exact zero.
+        A bound on :math:`|\Delta\log_{10}\sigma_i|`: the passes' rounding (the
+        graded engine's first-order model, times its safety factor) plus a
+        residual bound from one extra pass,
+        :math:`\operatorname{asinh}(f_i/2) \le \ln(1 + f_i)` with :math:`f_i` the
+        relative residual of the top i Ritz pairs (see
+        :func:`compute_top_spectrum`, Notes). It does not rest on the passes'
+        convergence rate; it is probabilistic only in assuming that the random
+        start missed no top direction. ``inf`` past a relative error of 1 (or
+        where a residual overflows, or beside a zero that a flush or a fold
+        made, not the data); NaN beside an exact zero.
     right_singular_vectors : (n, k) ndarray
         Column i is :math:`v_i`, unit: the direction of :math:`h_{start}` that
         :math:`P` amplifies by :math:`\sigma_i` (zero for an exact-zero σ).
@@ -172,7 +184,8 @@ class TopSpectrumResult:
     block : int
         b, the number of vectors iterated (k plus oversampling).
     passes : int
-        Forward and backward passes made (each applies all ``end - start`` steps).
+        Forward and backward passes made (each applies all ``end - start`` steps),
+        the residual pass included.
     converged : bool
         Whether the top k Ritz values settled within ``max_passes``.
     change : float
@@ -180,9 +193,10 @@ class TopSpectrumResult:
         to :math:`1 + |\ln\sigma_i|` (−1 if there was only one pass).
     convergence_estimate : float
         The largest predicted error of :math:`\ln\sigma_i`, i <= k, in the same
-        relative measure (see :func:`_assess`; −1 if unknown). Passes stop when it
-        is below ``rtol``: a large ``change`` with a tiny estimate means the block
-        converged in one pass (a wide gap after σ_k).
+        relative measure (see :func:`_assess`; −1 if unknown): an extrapolation
+        of the linear rate, the stopping rule. A diagnostic only; the bound in
+        ``log10_error`` does not use it. A large ``change`` with a tiny estimate
+        means the block converged in one pass (a wide gap after σ_k).
     qr_count, longest_block : int
         QR factorisations over all passes, and the most steps between two.
     jacobi_sweeps : int
@@ -359,6 +373,8 @@ class _Pass:
     qr_count: int
     longest: int
     log_error: FloatArray  # (K,) first-order rounding error of each direction (natural log)
+    lost: bool = False  # did a flush or a fold drop a nonzero row (a zero that is not exact)?
+    factors: int = 0  # factors applied (each may move the block's scale into the log)
 
 
 def _graded_pass(
@@ -384,25 +400,28 @@ def _graded_pass(
     ell = np.zeros(b)
     U = np.eye(b)
     log_diag = np.zeros(b)
-    k = qr_count = longest = 0
+    k = qr_count = longest = applied = 0
     budget = 0.0
     alpha, ratios = 1.0, deque[float](maxlen=4)
 
     log_error = np.zeros(b)
     flushed = 0.0
+    lost = False
 
     def factorise() -> None:
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha
-        nonlocal log_error, flushed
+        nonlocal log_error, flushed, lost
         Q, R = _qr_rows_sorted(B)
         K = R.shape[0]
+        lost |= flushed == math.inf
         log_error = log_error[:K] + _block_error(R, B.shape[0], k, flushed)[0]
         flushed = 0.0
         with np.errstate(divide="ignore"):
             logd = np.log(np.abs(np.diagonal(R)))
         log_diag = log_diag[:K] + logd + beta
         log_error = log_error + _coupling_error(R, ell, k)[: log_error.size]
-        ell, U, _ = _fold(R, beta, ell, U)
+        ell, U, dropped = _fold(R, beta, ell, U)
+        lost |= dropped
         if b > 1 and 0.0 < budget < math.inf and K > 1:
             sv = np.linalg.svd(R[:, :K], compute_uv=False)
             if sv[-1] > 0.0:
@@ -421,6 +440,7 @@ def _graded_pass(
         B, beta, moved = _tidy(apply(B), beta)
         flushed = max(flushed, moved)
         k += 1
+        applied += 1
         budget += c
     if k:
         factorise()
@@ -432,6 +452,8 @@ def _graded_pass(
         qr_count=qr_count,
         longest=longest,
         log_error=log_error,
+        lost=lost,
+        factors=applied,
     )
 
 
@@ -659,7 +681,8 @@ def compute_top_spectrum(
         Stop when two passes' top k Ritz values agree to
         ``rtol (1 + |ln σ_i|)`` in :math:`\ln\sigma_i`.
     max_passes : int
-        Most forward plus backward passes (``converged`` is False if reached).
+        Most forward plus backward passes of the iteration (``converged`` is
+        False if reached); the residual pass comes on top.
     cond_limit, max_block
         Bound on a block's measured condition number, and most steps per block.
 
@@ -687,6 +710,57 @@ def compute_top_spectrum(
     product's O(T n³). At n = 2048, T = 1000 here (one BLAS thread) a pass on 16
     vectors takes about 4.5 s; the top 1 took 11.9 s and the top 8 19.2 s, the
     dense product and its SVD 218 s (``benchmarks/bench_matrixfree.py``).
+
+    **The error bound.** Let the last pass of the iteration (by X = P, or Pᵀ with
+    the roles of u and v swapped) have Ritz pairs :math:`X B = A \hat\Sigma`,
+    :math:`\hat\Sigma = \operatorname{diag}(\hat\sigma_1 \ge \dots \ge
+    \hat\sigma_k)`, A and B with orthonormal columns. One more pass, of
+    :math:`X^\top` on the k columns of A, gives the residual
+    :math:`R = X^\top A - B\hat\Sigma`; it is orthogonal to B, since
+    :math:`B^\top X^\top A = \hat\Sigma`. In orthonormal completions of A and B,
+
+    .. math::  [A\ A_\perp]^\top X\, [B\ B_\perp]
+               = \begin{pmatrix} \hat\Sigma & \hat\Sigma F \\ 0 & C \end{pmatrix}
+               = \begin{pmatrix} \hat\Sigma & 0 \\ 0 & C \end{pmatrix}
+                 \begin{pmatrix} I & F \\ 0 & I \end{pmatrix},
+               \qquad F = \hat\Sigma^{-1} R^\top B_\perp,
+
+    with :math:`\|F\|_2 = \|R\hat\Sigma^{-1}\|_2 = f`. A multiplicative
+    perturbation moves every singular value by at most the factor
+    :math:`\|M\| = \|M^{-1}\| = (f + \sqrt{f^2 + 4})/2` of the right factor M
+    (:math:`\sigma_j(DM) \le \sigma_j(D)\|M\|`; Horn & Johnson, *Topics in
+    Matrix Analysis*, Thm 3.3.16; Eisenstat & Ipsen, SIAM J. Numer. Anal. 32,
+    1995), so :math:`|\ln\sigma_j(P) - \ln\sigma_j(\operatorname{diag}(\hat\Sigma,
+    C))| \le \operatorname{asinh}(f/2) \le \ln(1 + f)` for every j. Applied to
+    the top i pairs alone, value i gets :math:`\operatorname{asinh}(f_i/2)`,
+    :math:`f_i` the residual norm of pairs 1..i (:func:`_residual_errors`). It is
+    the relative form of the Kahan–Parlett residual bound for the augmented
+    matrix :math:`[[0, P], [P^\top, 0]]` (Parlett, *The Symmetric Eigenvalue
+    Problem*, Thm 11.5.1, which gives :math:`\|R\|_2/\sqrt 2` in absolute terms);
+    the relative form is what values spanning hundreds of decades need.
+
+    It makes :math:`\sigma_i(P)` close to :math:`\hat\sigma_i` itself, and not to
+    a smaller value, when C (P on the directions the pairs leave out) has no
+    singular value above :math:`\hat\sigma_i`: when the iteration missed no top
+    direction. That is not checked: it fails only if the start was so nearly
+    orthogonal to a top singular vector that the passes had not yet brought it
+    out, for a Gaussian start (its component along any fixed unit vector is
+    N(0, 1/n)) an unlikely event but not an impossible one, and more likely the
+    smaller the gap below that singular value. The bound is in this sense
+    probabilistic; it does not
+    rest on the convergence rate, and holds also when ``converged`` is False.
+    ``log10_error`` adds the rounding of the passes (the relation
+    :math:`X B = A\hat\Sigma` holds to that), and the distance of
+    :math:`\hat\sigma_i` from the singular values of :math:`X^\top A` that the
+    residual pass gives (:math:`\hat\sigma_i \le \sigma'_i \le \hat\sigma_i
+    \sqrt{1 + f_i^2}` in exact arithmetic; more means the relation held less
+    well than the rounding model says, and is charged in full).
+
+    The residual pass costs one pass on k vectors (not b). When the iteration
+    ends with its check pass on the k Ritz vectors (``one more pass should be
+    enough``), that pass is the residual pass and costs nothing extra; its values
+    are then the ones reported, with the distance to the prior values and the
+    prior pass's rounding added to their bound.
 
     Examples
     --------
@@ -759,6 +833,9 @@ def compute_top_spectrum(
         return _graded_pass(factors, V_in, cond_limit=cond_limit, max_block=max_block)
 
     forward = True  # the direction of the next full pass
+    # (pass, its input, the residual pass on its k output-side Ritz vectors, whether the
+    # values reported are the residual pass's own)
+    residual_pass: tuple[_Pass, FloatArray, _Pass, bool] | None = None
     while passes < max_passes:
         V_in = V
         last = run_pass(V_in, forward)
@@ -781,7 +858,8 @@ def compute_top_spectrum(
             break
         if progress.one_more and b > k and passes < max_passes:
             # The last pass on the k Ritz vectors of this one only (a k-column block
-            # costs less than b): as accurate for the top k as a full pass would be.
+            # costs less than b): as accurate for the top k as a full pass would be,
+            # and the residual pass of this one's Ritz pairs (_residual_errors).
             _, Xg, _, _ = _graded_svd(last.log_scales, last.U)
             ritz = last.Q @ Xg[:, :k]
             check = run_pass(ritz, forward)
@@ -791,11 +869,22 @@ def compute_top_spectrum(
             values, _ = graded_log_singular_values(check.log_scales, check.U)
             final = _assess([*history, _top(values, k)], smallest, rtol)
             if final.converged and ritz.shape[1] == k:
-                last, V_in, forward = check, ritz, not forward
+                residual_pass = (last, V_in, check, True)
+                last, V_in = check, ritz
                 converged, change, error = True, final.change, final.error
+                forward = not forward
                 break
-    forward = not forward  # the direction of the last pass made
+    forward = not forward  # the direction of the last pass made (the one reported)
     assert last is not None
+    if residual_pass is None and last.Q.shape[1] > 0:
+        # The residual pass: the other operator on the k Ritz vectors of the output side.
+        _, Xg, _, _ = _graded_svd(last.log_scales, last.U)
+        check = run_pass(last.Q @ Xg[:, :k], not forward)
+        passes += 1
+        qr_count += check.qr_count
+        longest = max(longest, check.longest)
+        residual_pass = (last, V_in, check, False)
+    log10_error = np.full(k, np.nan)
     log_sigma_all, Xg, Yg, sweeps = _graded_svd(last.log_scales, last.U)
     # Forward pass: P V_in = Q G, so u = Q x and v = V_in y. Backward: Pᵀ V_in = Q G,
     # so V_inᵀ P Q = Gᵀ: u = V_in y and v = Q x.
@@ -808,7 +897,20 @@ def compute_top_spectrum(
     V_out = np.zeros((n, k))
     m = min(k, r)
     values[:m] = log_sigma_all[:m]
-    log10_error = _top_errors(last, values, error if converged else math.inf)
+    if residual_pass is None:  # the product is exactly zero
+        log10_error = _top_errors(last, values, None)
+    else:
+        prior, prior_in, check, reported = residual_pass
+        prior_errors = _residual_errors(prior, prior_in, check, k)
+        prior_sigma = _top(graded_log_singular_values(prior.log_scales, prior.U)[0], k)
+        check_sigma = _top(graded_log_singular_values(check.log_scales, check.U)[0], k)
+        with np.errstate(invalid="ignore"):
+            moved = np.abs(check_sigma - prior_sigma)
+            moved = np.where(np.isnan(moved), 0.0, moved)  # −inf beside −inf
+            prior_errors = prior_errors + moved
+            if reported:  # the values are the residual pass's: the prior's rounding too
+                prior_errors = prior_errors + _rounding(prior, prior_sigma)
+        log10_error = _top_errors(last, values, prior_errors)
     live = np.isfinite(values[:m])
     U_out[:, :m] = np.where(live, left[:, :m], 0.0)
     V_out[:, :m] = np.where(live, right[:, :m], 0.0)
@@ -833,20 +935,93 @@ def compute_top_spectrum(
     )
 
 
-def _top_errors(last: _Pass, values: FloatArray, convergence: float) -> FloatArray:
-    """log10 error bounds of the top k values (natural logs ``values``).
+def _rounding(p: _Pass, values: FloatArray) -> FloatArray:
+    r"""The rounding of pass ``p`` in each of the values ``values`` (natural logs).
 
-    The last pass's rounding (the engine's per-direction model, and the final
-    b × b reduction) times :data:`SAFETY`, plus the predicted convergence
-    error ``convergence (1 + |ln σ_i|)`` (``inf`` when the passes did not
-    settle). NaN beside an exact zero.
+    The engine's per-direction first-order model, the final b × b reduction, and
+    the sums that carry :math:`\ln\sigma` itself, :math:`u|\ln\sigma|` for each
+    rounding of the running log scale: three per fold, one per factor (the
+    block's power-of-two rescaling; a pass on one vector at 1e92 per step
+    rescales after every step), times :data:`SAFETY`; NaN beside an exact zero.
     """
-    reduction = graded_singular_values(last.log_scales, last.U).log_error
-    rounding = sorted_errors(values, last.log_scales, last.log_error)
+    reduction = graded_singular_values(p.log_scales, p.U).log_error
+    sums = UNIT_ROUNDOFF * (3 * (p.qr_count + 1) + p.factors) * np.abs(values)
     with np.errstate(invalid="ignore"):
-        total = SAFETY * (rounding + reduction) + convergence * (1.0 + np.abs(values))
+        per_value = sorted_errors(values, p.log_scales, p.log_error) + reduction + sums
+    out: FloatArray = SAFETY * per_value
+    return out
+
+
+def _residual_errors(prior: _Pass, prior_in: FloatArray, check: _Pass, k: int) -> FloatArray:
+    r"""Natural-log bounds on the top k values of pass ``prior`` from its Ritz pairs' residual.
+
+    ``prior`` maps ``prior_in`` (n × b, orthonormal) by X (P or Pᵀ) to
+    ``Q diag(e^ℓ) U``; with that graded factor's SVD ``X̂ diag(σ̂) Ŷᵀ`` the Ritz
+    pairs are :math:`a_i = Q\hat x_i` (output side) and
+    :math:`b_i = V_{in}\hat y_i`, so :math:`X B = A \operatorname{diag}(\hat\sigma)`
+    by construction (up to the pass's rounding). ``check`` is the pass of
+    :math:`X^\top` on :math:`A` (m = min(k, rank) columns),
+    :math:`X^\top A = Q_c \operatorname{diag}(e^{\ell_c}) U_c`. The residual
+    :math:`R = X^\top A - B \operatorname{diag}(\hat\sigma)`, projected off
+    :math:`B` and scaled column by column by :math:`1/\hat\sigma_i`, is
+
+    .. math::  S = (Q_c - B B^\top Q_c)\,
+               \operatorname{diag}(e^{\ell_c}) U_c \operatorname{diag}(\hat\sigma)^{-1},
+
+    formed with the scales :math:`e^{\ell_c - \ln\hat\sigma_i}` combined before
+    they are taken out of log scale, so nothing under- or overflows while the
+    column is within 1e300 of :math:`\hat\sigma_i` (beyond, the residual is
+    ``inf``). Value i gets :math:`\operatorname{asinh}(f_i / 2)`,
+    :math:`f_i = \|S_{:, 1..i}\|_F \ge \|S_{:, 1..i}\|_2` (the theorem:
+    :func:`compute_top_spectrum`, Notes). NaN beside an exact zero. The
+    projection keeps the float64 vectors' own error, about ε along the top
+    directions, from counting as residual to first order: what is left of it
+    is about :math:`\varepsilon^2\sigma_1/\sigma_i`, so a value more than about
+    30 decades below σ₁ can get an ``inf`` bound.
+    """
+    prior_sigma, _, Yp, _ = _graded_svd(prior.log_scales, prior.U)
+    m = min(k, prior_sigma.size)
+    out = np.full(k, np.nan)
+    if m == 0:
+        return out
+    sigma = prior_sigma[:m]
+    live = np.isfinite(sigma)
+    B = prior_in @ Yp[:, :m]  # (n, m), the input side of the prior pass's Ritz pairs
+    Qc = check.Q
+    C = Qc - B @ (B.T @ Qc)  # the residual pass's output basis off the span of B
+    K = check.U.shape[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = check.log_scales[:K, None] - np.where(live, sigma, 0.0)[None, :]
+        coeffs = np.where(check.U[:, :m] != 0.0, np.exp(scale) * check.U[:, :m], 0.0)
+        S = C @ coeffs  # (n, m): column i is (I − B Bᵀ) Xᵀ a_i / σ̂_i
+        sq = np.where(live, np.einsum("ij,ij->j", S, S), 0.0)
+    sq = np.where(np.isnan(sq), np.inf, sq)
+    out[:m] = np.where(live, np.arcsinh(np.sqrt(np.cumsum(sq)) / 2.0), np.nan)
+    return out
+
+
+def _top_errors(last: _Pass, values: FloatArray, prior: FloatArray | None) -> FloatArray:
+    """log10 error bounds of the top k values (natural logs ``values``) of pass ``last``.
+
+    The last pass's rounding (:func:`_rounding`) plus ``prior``, the residual
+    bound from the Ritz pairs of the pass before (:func:`_residual_errors`;
+    None: there was no such pass, the product is exactly zero). A value whose
+    bound is NaN while it is not an exact zero gets ``inf``. A zero is exact
+    (NaN) only beyond the rows of the pass's block (it shrank where a factor had
+    fewer nonzero rows than the block has columns: a structural bound on the
+    rank) and if no flush or fold dropped a nonzero row; any other zero gets
+    ``inf``.
+    """
+    total = _rounding(last, values)
+    if prior is not None:
+        with np.errstate(invalid="ignore"):
+            total = total + np.where(np.isnan(prior) & np.isfinite(values), np.inf, prior)
     out = log10_bounds(total, values)
-    out[~np.isfinite(values)] = np.nan
+    # A zero is exact where the block shrank (a factor's zero rows bound the rank
+    # exactly), not where a row of the pass's factor vanished inside it.
+    zero = ~np.isfinite(values)
+    structural = np.arange(values.size) >= last.U.shape[0]
+    out[zero] = np.where(structural[zero] & (not last.lost), np.nan, np.inf)
     return out
 
 
