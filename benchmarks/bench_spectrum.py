@@ -18,9 +18,14 @@ product J_t ⋯ J_1 at about 20 points, in one pass) against one product per poi
 8 steps, so the product stays in range) and calls ``numpy.linalg.svd``: it resolves the
 values within ~16 decades of σ₁ and returns rounding noise below. *graded* is
 :func:`gradscope.numeric.spectrum.log10_singular_values`. Targets: graded within
-4× of naive's time for (a), within 2× for (b). A run with a looser bound on the
-blocks' condition (``cond_limit=1e12`` instead of the default 1e10) is shown
-beside it: fewer QR factorisations, larger (still small) errors.
+4× of naive's time for (a), within 2× for (b). A run with a looser block rule
+(``error_per_factor=1e-6`` and ``cond_limit=1e12`` instead of the defaults 1e-13
+and 1e10: issue 15's measured rule redoes a block whose first-order error
+passes ``k · error_per_factor``) is shown beside it: fewer QR factorisations,
+larger (still small) errors. The targets are issue 3's, set before blocks were
+measured; at n = 256 the default rule's measured amplification allows no block
+longer than one step, so the graded method costs what a QR after every step
+does (issue 15 chose accuracy; speed is issue 18's).
 
 Accuracy, two references, stated with each line:
 
@@ -62,7 +67,8 @@ from gradscope.numeric.spectrum import log10_singular_values
 from gradscope.numeric.steps import RNNSteps
 
 LN10 = math.log(10.0)
-FAST_LIMIT = 1e12  # shown beside the default (COND_LIMIT) to show the trade-off
+FAST_LIMIT = 1e12  # shown beside the defaults to show the trade-off ...
+FAST_PER_FACTOR = 1e-6  # ... with this error_per_factor
 
 
 def case_run(case: str, n: int, T: int, m: int = 4, seed: int = 0) -> tuple[RNN, np.ndarray]:
@@ -103,9 +109,13 @@ def every_step_log10(steps: RNNSteps) -> np.ndarray:
     return graded_log_singular_values(product.log_scales, product.U)[0] / LN10
 
 
-def graded_log10(steps: RNNSteps, cond_limit: float) -> np.ndarray:
+def graded_log10(
+    steps: RNNSteps, cond_limit: float, error_per_factor: float = 1e-13
+) -> np.ndarray:
     """The graded method with another bound on the blocks' condition number."""
-    product = graded_product(steps, 0, steps.T, cond_limit=cond_limit)
+    product = graded_product(
+        steps, 0, steps.T, cond_limit=cond_limit, error_per_factor=error_per_factor
+    )
     assert product.U is not None
     return graded_log_singular_values(product.log_scales, product.U)[0] / LN10
 
@@ -202,7 +212,9 @@ def main() -> int:
             for _ in range(repeat):  # interleaved, so load drift hits all three alike
                 tn, naive = best_time(lambda s=steps: naive_log10(s), 1)
                 tg, graded = best_time(lambda s=steps: log10_singular_values(s), 1)
-                tf, fast = best_time(lambda s=steps: graded_log10(s, FAST_LIMIT), 1)
+                tf, fast = best_time(
+                    lambda s=steps: graded_log10(s, FAST_LIMIT, FAST_PER_FACTOR), 1
+                )
                 t_naive, t_graded, t_fast = min(t_naive, tn), min(t_graded, tg), min(t_fast, tf)
             t_ref, ref = best_time(lambda s=steps: every_step_log10(s), 1)
             product = graded_product(steps, 0, T)
@@ -215,11 +227,11 @@ def main() -> int:
                 f"   [{product.qr_count} QR, longest block {product.longest_block} steps]"
             )
             print(
-                f"  graded, cond_limit {FAST_LIMIT:.0e}: {t_fast:6.3f} s   "
+                f"  graded, looser rule: {t_fast:6.3f} s   "
                 f"ratio {t_fast / t_naive:.2f}   (faster, less accurate setting)"
             )
             print(f"  QR every step {t_ref:6.3f} s   (the full-size reference)")
-            for label, values in (("naive ", naive), ("graded", graded), ("1e12  ", fast)):
+            for label, values in (("naive ", naive), ("graded", graded), ("looser", fast)):
                 in_log, in_sigma = accuracy(values, ref)
                 worst = np.max(np.abs(values - ref))
                 print(

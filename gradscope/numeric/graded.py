@@ -12,16 +12,18 @@ into :math:`\operatorname{diag}(e^{\ell}) U` (the discrete QR method; Stewart,
 once per group (:class:`_Group`).
 
 **Block length.** In exact arithmetic a block's ``R`` is the product of its k
-one-step factors, so k only trades speed for rounding: small singular values
-pick up a relative error of about ε κ(B) per block. κ(B) is predicted as
-``α Σ c_t`` with ``c_t`` a bound on ``log κ(J_t)`` (for an RNN
-:math:`\log(\max\varphi'/\min\varphi') + \log\kappa(W)`, rigorous) and
-``α <= 1`` the share of that bound the blocks really reach (SVD of ``R`` on the
-first multi-step blocks and every 64th after); a block closes before its
-prediction passes ``cond_limit``. The last step's row scaling is counted too:
-sorted-row Householder QR is row-wise backward stable (Cox & Higham 1998), but
-leaving it out of the prediction made the smallest values' errors 35 times
-larger in ``benchmarks/bench_spectrum.py`` (b).
+one-step factors, so k only trades speed for rounding. Block lengths are
+*measured*: after each QR the block's amplification of rounding (κ̃ of its
+row-equilibrated ``R`` times its worst column grading, :func:`_block_error`) is
+compared with what ``error_per_factor`` allows k factors, and a block over it is
+redone from its start with half as many factors (one factor is always kept, and
+charged). A prediction ``α Σ c_t`` (``c_t`` a bound on ``log κ(J_t)``; for an RNN
+:math:`\log(\max\varphi'/\min\varphi') + \log\kappa(W)`, rigorous; ``α`` the
+recent measured share of it) chooses the next block's length so that redos are
+rare; ``Σ c_t`` itself is kept below ``_SPAN_BUDGET``, which bounds the span of
+the block's rows. A stream keeps the factors of one block, up to
+``_REDO_BYTES``. Blocks whose columns have one nonzero each (a diagonal or
+permutation W) get an exact QR (:func:`_monomial_qr`).
 
 **Kernels** (:mod:`gradscope.numeric.kernels`). For an RNN's or explicit
 Jacobians the loop runs on scipy's LAPACK and BLAS alone (``Q`` kept as
@@ -110,8 +112,11 @@ UNIT_ROUNDOFF = EPS / 2  # u = 2**-53
 #: every bound the engine reports is its first-order estimate times this.
 SAFETY = 4.0
 LN2 = math.log(2.0)
-#: Default bound on the predicted condition number of one block.
+#: Default bound on the measured amplification of rounding of one block (see graded_product).
 COND_LIMIT = 1e10
+#: The most first-order error (natural log) a block may add per factor before it is redone
+#: shorter: 1e-13 keeps a 1000-step product's bound near 1e-10 where single steps allow.
+PER_FACTOR_ERROR = 1e-13
 #: Most steps between two QR factorisations, even for orthogonal steps.
 MAX_BLOCK = 64
 _BLOCK_FLUSH = 2.0**-800  # block entries below this times the block's largest -> 0
@@ -123,6 +128,12 @@ _ROW_FLOOR = 2.0**-700  # ... or before a row's largest entry falls below this o
 _SPLIT = 500  # a step whose rows span more than 2**_SPLIT is split into factors
 _W_ROW_SPAN = 100  # a W whose rows span more than 2**_W_ROW_SPAN is row-equilibrated first
 _MAX_SWEEPS = 60
+#: Blocks close before the sum of their factors' log κ bounds passes this: κ(B) bounds
+#: the span of B's rows, so no row falls below the flush level 2**-800 of the largest
+#: (the measured α can be near 0 where the amplification is 1: a diagonal W).
+_SPAN_BUDGET = 700 * LN2
+_OPAQUE_LOG_KAPPA = 1.0  # the predicted log κ of a step known only through apply
+_REDO_BYTES = 256 * 2**20  # a stream's factors kept for redoing a block, at most
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +169,13 @@ class GradedProduct:
         nonzero row): the ``-inf`` values are then exact zeros.
     worst_block_cond : float
         The largest :math:`\tilde\kappa_b` met.
+    redone_blocks : int
+        Blocks whose measured :math:`\tilde\kappa_b` was over ``cond_limit`` and
+        that were redone with half as many factors.
+    log_sum_error : float
+        The rounding of the running log scales themselves (natural log, every
+        direction): u times the additions made to them (three per fold, two per
+        grouped QR, one per rescaled block) times the largest |ℓ| they held.
     """
 
     log_scales: FloatArray
@@ -171,6 +189,8 @@ class GradedProduct:
     log_error: FloatArray | None = None
     zeros_exact: bool = True
     worst_block_cond: float = 1.0
+    redone_blocks: int = 0
+    log_sum_error: float = 0.0
 
 
 # --- the factors, with a bound on the log-condition of each ---------------------
@@ -289,7 +309,9 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
     accuracy). For explicit matrices, :math:`J_t = D_t \hat J_t` with ``D_t`` the
     rows' largest entries, and :math:`\kappa(\hat J_{start+1})` stands in for
     every :math:`\kappa(\hat J_t)` (exact for an RNN's Jacobians; otherwise the
-    measured ``α`` corrects it). Other Steps get ``inf``: a QR after every step.
+    measured ``α`` corrects it). Other Steps get a nominal ``_OPAQUE_LOG_KAPPA``,
+    which only seeds the prediction: the measured amplification of each block
+    decides (a block over the limit is redone shorter).
     """
     if isinstance(steps, ConstantSteps | RNNSteps):
         W = steps.W if isinstance(steps, ConstantSteps) else steps.W_hh
@@ -324,8 +346,8 @@ def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
             )
     elif _opaque(steps):
         assert end is not None
-        for t in range(start + 1, end + 1):
-            yield Factor(partial(steps.apply, t), math.inf, True, steps.n)
+        for t in range(start + 1, end + 1):  # no bound on κ: the measured α sets the blocks
+            yield Factor(partial(steps.apply, t), _OPAQUE_LOG_KAPPA, True, steps.n)
     else:
         yield from _explicit_factors(steps.matrices(start, end), start)
 
@@ -428,10 +450,10 @@ def _column_grading(R: FloatArray) -> FloatArray:
     """
     T = np.triu(R)
     K = T.shape[0]
-    cols = np.sqrt(np.einsum("ij,ij->j", T[:, :K], T[:, :K]))
     diag = np.abs(np.diagonal(T)[:K])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(diag > 0.0, cols / np.where(diag > 0.0, diag, 1.0), np.inf)
+    live = diag > 0.0
+    S = T[:, :K] / np.where(live, diag, 1.0)  # column j relative to |R_jj|: no underflow
+    return np.where(live, np.sqrt(np.einsum("ij,ij->j", S, S)), np.inf)
 
 
 def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float, float]:
@@ -490,7 +512,8 @@ def _fold(
     r"""``diag(e^ℓ') U' = e^β R diag(e^ℓ) U`` with unit rows in ``U'``, and whether a row was lost.
 
     Entry (i, k) of ``R`` is scaled by :math:`e^{\ell_k - g_i}` with
-    :math:`g_i = \max_{k \ge i} \ell_k`, so no factor exceeds 1; only the upper
+    :math:`g_i = \max \ell_k` over the nonzero entries of row i (k >= i), so no
+    factor exceeds 1; only the upper
     trapezoid of ``R`` is read (below it, the factor is 0). Each row is then
     divided by its largest coefficient and coefficients below ``2**-200`` of it
     are dropped. A factor below :math:`e^{-700}` (1e-304) is taken as 0: it
@@ -500,7 +523,9 @@ def _fold(
     that, or cancellation): such a zero is not exact.
     """
     K = R.shape[0]
-    g = np.maximum.accumulate(ell[::-1])[::-1][:K]
+    # g_i over the entries of row i that are nonzero (a zero entry weighs nothing): for a
+    # diagonal R a direction is never scaled by a later, larger one that it does not meet.
+    g = np.where(_strictly_lower(*R.shape) | (R == 0.0), -np.inf, ell).max(axis=1)
     live = np.isfinite(g)
     C = np.subtract(ell, np.where(live, g, 0.0)[:, None])
     _exp_nonpositive(C, _strictly_lower(*C.shape))  # R's upper trapezoid only
@@ -544,7 +569,7 @@ class _Group:
     their error against a QR after every step, and save a fold per block.)
     """
 
-    __slots__ = ("R", "error", "factors", "log_scale", "lost", "span")
+    __slots__ = ("R", "error", "factors", "log_scale", "lost", "monomial", "span")
 
     def __init__(self) -> None:
         self.R: FloatArray | None = None  # upper trapezoidal; the product is e^log_scale R
@@ -552,10 +577,17 @@ class _Group:
         self.span = 0.0  # Σ predicted log κ of the grouped blocks
         self.factors = 0  # the steps behind the grouped blocks
         self.lost = False  # did a fold drop a nonzero row?
+        self.monomial = True  # every grouped R came from a block with one nonzero per column
         self.error = np.zeros(0)  # the last fold's coupling error per row (natural log)
 
     def push(
-        self, R: FloatArray, beta: float, span: float, kernels: _Kernels, factors: int = 0
+        self,
+        R: FloatArray,
+        beta: float,
+        span: float,
+        kernels: _Kernels,
+        factors: int = 0,
+        monomial: bool = False,
     ) -> bool:
         """Multiply ``e^beta R`` (upper trapezoid read, K × r) onto the group.
 
@@ -580,6 +612,7 @@ class _Group:
         self.log_scale += beta + e * LN2
         self.span += span
         self.factors += factors
+        self.monomial &= monomial
         return True
 
     def fold_into(
@@ -592,11 +625,90 @@ class _Group:
         if self.R is None:
             self.error = np.zeros(0)
             return ell, U
-        self.error = _coupling_error(self.R, ell, self.factors)
+        # Blocks with one nonzero per column (a diagonal W, a permutation) have a QR
+        # without rounding off the diagonal (LAPACK's reflectors are the identity when
+        # a column's tail is exactly zero): R's off-diagonal zeros are exact, and the
+        # directions cannot swamp each other however they are ordered.
+        if self.monomial:
+            self.error = np.zeros(self.R.shape[0])
+        else:
+            self.error = _coupling_error(self.R, ell, self.factors)
         ell, U, dropped = _fold(self.R, self.log_scale, ell, U, kernels.triu_matmul)
         self.R, self.log_scale, self.span, self.factors = None, 0.0, 0.0, 0
+        self.monomial = True
         self.lost |= dropped
         return ell, U
+
+
+def _underflow(B: FloatArray, n: int) -> float:
+    """The relative change of a row of ``B`` that underflow may have made in its last product.
+
+    Each entry of a product loses at most (n + 1) half-subnormals, 2⁻¹⁰⁷⁵ each
+    (products and sums below 2⁻¹⁰²²); relative to a row's largest entry that is
+    negligible beside u unless the row is below 2⁻⁹⁶⁹ (1e-292), which a step whose
+    entries are all tiny (W ~ 1e-246 times φ' ~ 1e-70) produces before the block
+    can be rescaled.
+    """
+    rows = np.abs(B).max(axis=1) if B.size else np.zeros(0)
+    live = rows[rows > 0.0]
+    if not live.size or float(live.min()) >= 2.0**-969:
+        return 0.0
+    return (n + 1) * math.sqrt(n) * (2.0**-1074 / float(live.min()))  # 2⁻¹⁰⁷⁵ rounds to 0
+
+
+def _block_qr(
+    B: FloatArray, kernels: _Kernels
+) -> tuple[FloatArray | _Reflectors, FloatArray, FloatArray, bool, bool]:
+    r"""The QR of a block without its exactly zero columns: ``Q``, ``R``, ``R`` compact, monomial?
+
+    A zero column of ``B`` is a direction the block killed exactly; Householder QR
+    would spend a pivot on it and leave a zero on R's diagonal, whose
+    conditioning is then infinite although nothing was lost. The QR is of the
+    nonzero columns (``R_c``, K × r', upper trapezoidal with the reflectors
+    below removed), and ``R`` (K × r) has them back in their places with zero
+    columns between, still upper trapezoidal (column j of ``R_c`` goes to a
+    column >= j). A monomial ``B`` gets :func:`_monomial_qr`. The zero columns
+    are an exact rank loss only when B's zero rows already force that rank (the
+    caller checks the rows against the data's zero pattern): fewer nonzero
+    columns than that is a direction lost to underflow or cancellation, and the
+    caller is told (the last value returned: ``False``).
+    """
+    nonzero = B != 0.0
+    live = np.any(nonzero, axis=0)
+    compact = B if live.all() else B[:, live]
+    monomial = _is_monomial(compact)
+    Q, Rc = _monomial_qr(compact) if monomial else kernels.qr(compact)
+    if live.all():
+        return Q, Rc, Rc, monomial, True
+    rank_by_rows = min(int(np.count_nonzero(np.any(nonzero, axis=1))), B.shape[1])
+    Rc = np.triu(Rc)
+    R = np.zeros((Rc.shape[0], B.shape[1]))
+    R[:, live] = Rc
+    return Q, R, Rc, monomial, int(np.count_nonzero(live)) >= rank_by_rows
+
+
+def _is_monomial(B: FloatArray) -> bool:
+    """One nonzero in every column and at most one in every row (a scaled permutation's
+    columns: a diagonal W, a permutation)."""
+    nz = B != 0.0
+    return bool(np.all(nz.sum(axis=0) == 1) and np.all(nz.sum(axis=1) <= 1))
+
+
+def _monomial_qr(B: FloatArray) -> tuple[FloatArray, FloatArray]:
+    r"""The QR of a monomial ``B`` without rounding: ``Q`` its columns' signed unit vectors,
+    ``R = diag(|b_j|)``.
+
+    Householder QR gets ``R`` right, but applying its reflectors to the next block
+    (``ormqr``) leaves entries of about u where ``Q`` is exactly zero, and the next
+    fold amplifies them by the ratio of the directions' scales, which for the units
+    of a diagonal W crossing over reaches :math:`e^{400}` (the harness measured values
+    off by tens of decades). Kept exact, such products never couple.
+    """
+    rows = np.argmax(B != 0.0, axis=0)
+    values = B[rows, np.arange(B.shape[1])]
+    Q = np.zeros_like(B)
+    Q[rows, np.arange(B.shape[1])] = np.sign(values)
+    return Q, np.diag(np.abs(values))
 
 
 def _coupling_error(R: FloatArray, ell: FloatArray, factors: int) -> FloatArray:
@@ -681,6 +793,7 @@ def graded_product(
     cond_limit: float = COND_LIMIT,
     max_block: int = MAX_BLOCK,
     marks: Collection[int] = (),
+    error_per_factor: float = PER_FACTOR_ERROR,
 ) -> GradedProduct:
     r"""Run the discrete QR method over :math:`J_{start+1}, \dots, J_{end}`.
 
@@ -696,9 +809,15 @@ def graded_product(
     warmup : int
         Steps after ``start`` left out of ``log_diag``.
     cond_limit : float
-        Bound on the predicted condition number of one block.
+        Bound on the measured amplification of one block's rounding
+        (:math:`\tilde\kappa_b \max_j g_{jb}`, see ``log_error``), which the
+        prediction of the next block's length aims at.
     max_block : int
         Most factors in one block.
+    error_per_factor : float
+        A block of k factors whose first-order error (natural log) exceeds
+        ``k * error_per_factor`` is redone with half as many factors (a single
+        factor is kept, and its error charged).
     marks : collection of int
         Steps t (``start < t <= end``) at which to keep a copy of the graded
         factor of :math:`J_t \cdots J_{start+1}` in ``marked`` (needs
@@ -716,7 +835,11 @@ def graded_product(
         If a block overflows (a Jacobian beyond float64's range).
     """
     n = steps.n
-    log_limit = math.log(cond_limit)
+
+    def log_limit(k: int) -> float:
+        """The most log-amplification a block of k factors may have (see factorise)."""
+        return math.log(min(cond_limit, error_per_factor * k / (UNIT_ROUNDOFF * n * (k + 2))))
+
     boundary = start + warmup
     if marks and (not accumulate or min(marks) <= start or (end is not None and max(marks) > end)):
         raise ConfigError(f"marks must lie in start < t <= end and need accumulate, got {marks}")
@@ -738,36 +861,57 @@ def graded_product(
     pattern: list[tuple[FloatArray, FloatArray]] = []  # the last (M, M != 0), see _propagate
     worst_cond = 1.0
     flushed = 0.0  # the flushes' relative row change since the last QR
+    sums = [0, 0.0]  # additions to the log scales, and the largest |ℓ| they held
 
-    def factorise() -> None:
+    def factorise(redo_allowed: bool = False) -> bool:
+        """QR of the block; False (nothing kept) if ``redo_allowed``, k >= 2 and its
+        measured amplification of rounding is over ``log_limit(k)``: the caller redoes
+        it with fewer factors."""
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha, measured
         nonlocal log_error, worst_cond, flushed, structural
         assert isinstance(B, np.ndarray)
         B, beta, moved = _tidy(B, beta)
-        Q, R = kernels.qr(B)
+        Q, R, Rc, monomial, columns_exact = _block_qr(B, kernels)
         K = R.shape[0]
+        added, kappa = _block_error(Rc, n, k, max(flushed, moved))
+        # The measured amplification of the block's rounding: κ̃ times the worst column
+        # grading (what _block_error multiplies u n (k + 2) by).
+        finite = added[np.isfinite(added)]
+        amplification = (
+            float(finite.max()) / (UNIT_ROUNDOFF * n * (k + 2)) if finite.size else math.inf
+        )
+        if finite.size < added.size:
+            amplification = math.inf
+        if 0.0 < budget < math.inf and 1.0 < amplification < math.inf:
+            ratios.append(math.log(amplification) / budget)  # prediction, corrected
+            alpha, measured = max(ratios), measured + 1
+        # Accepted when the amplification is within cond_limit and the block's error
+        # within error_per_factor per factor (k + 2 roundings per column): log_limit.
+        if redo_allowed and k >= 2 and math.log(amplification) > log_limit(k):
+            redone[0] += 1
+            return False
         flushed = max(flushed, moved)
-        added, kappa = _block_error(R, n, k, flushed)
         worst_cond = max(worst_cond, kappa)
+        # A row of R that is exactly zero is a rank loss that Householder found by
+        # cancellation in floats (the zero rows of B, which the data's pattern
+        # checks below, are left out of R): not an exact zero.
+        if not columns_exact or not np.all(np.any(np.triu(Rc) != 0.0, axis=1)):
+            lost[0] = True
         log_error = log_error[:K] + added
         if flushed == math.inf:
             lost[0] = True
         flushed = 0.0
         with np.errstate(divide="ignore"):
-            logd = np.log(np.abs(np.diagonal(R)))
+            logd = np.log(np.abs(np.diagonal(Rc)))
         log_diag = log_diag[:K] + (logd + beta if t_last > boundary else 0.0)
+        sums[0] += 3  # _tidy's beta, the group's log scale (twice)
         if U is not None:
             span = alpha * budget  # the block's predicted log κ (inf: unknown)
             if group.span + span > _GROUP_SPAN:
                 ell, U = fold()
-            if not group.push(R, beta, span, kernels, k):  # its rows would span too much
+            if not group.push(R, beta, span, kernels, k, monomial):  # rows span too much
                 ell, U = fold()
-                group.push(R, beta, span, kernels, k)
-        if k >= 2 and 0.0 < budget < math.inf and (measured < 4 or qr_count % 64 == 0):
-            sv = kernels.svdvals(np.triu(R))
-            if sv.size and sv[-1] > 0.0:
-                ratios.append(math.log(sv[0] / sv[-1]) / budget)
-                alpha, measured = max(ratios), measured + 1
+                group.push(R, beta, span, kernels, k, monomial)
         qr_count, longest = qr_count + 1, max(longest, k)
         # A rank loss is exact only where the data's zeros force it: a row of the
         # block that is zero although the zero pattern of the factors lets it be
@@ -777,12 +921,17 @@ def graded_product(
             lost[0] = True
         structural = nonzero_rows  # Q is zero outside these rows
         B, beta, k, budget = Q, 0.0, 0, 0.0
+        return True
 
     def fold() -> tuple[FloatArray, FloatArray]:
         """Fold the group into diag(e^ℓ) U, charging its coupling error to the rows."""
         nonlocal log_error
         assert U is not None
+        scale = abs(group.log_scale)
         out = group.fold_into(ell, U, kernels)
+        finite = np.abs(out[0][np.isfinite(out[0])])
+        sums[0] += 3
+        sums[1] = max(sums[1], float(finite.max()) if finite.size else 0.0, scale)
         m = min(group.error.size, log_error.size)
         log_error = log_error.copy()
         log_error[:m] += group.error[:m]
@@ -800,20 +949,65 @@ def graded_product(
 
     rank_drop = False  # did the last factor have fewer nonzero rows than B has columns?
     drift = (0.0, 0.0)  # bounds on how far the block's peak moved since it was tidied (log2)
-    for apply, c, last, live, growth in _factors(steps, start, end):
+    # A block whose measured amplification is over log_limit is redone shorter: its factors are
+    # kept (``block``) with the state it started from (``origin``), and replayed
+    # (``replay``) with at most half as many factors per block. A stream's factors
+    # are kept only up to _REDO_BYTES; past that a block is closed as it is.
+    source = _factors(steps, start, end)
+    replay: deque[Factor] = deque()
+    block: list[Factor] = []
+    redone = [0]
+    cap = max_block  # most factors in the current block (halved by a redo)
+    keep_bytes = 8 * n * n if steps.T is None else 0  # a stream's factor holds its matrix
+
+    def snapshot() -> tuple[object, ...]:
+        return (B, beta, t, t_last, structural, flushed, drift, rank_drop)
+
+    origin = snapshot()
+
+    def close() -> bool:
+        """Factorise the block; False if it was too ill-conditioned and is to be redone."""
+        nonlocal B, beta, t, t_last, structural, flushed, drift, rank_drop, cap, origin, k
+        nonlocal budget
+        if factorise(redo_allowed=len(block) == k):
+            block.clear()
+            if not replay:
+                cap = min(max_block, 2 * cap)
+            origin = snapshot()
+            return True
+        B, beta, t, t_last, structural, flushed, drift, rank_drop = origin  # type: ignore[assignment]
+        replay.extendleft(reversed(block))
+        cap = max(1, len(block) // 2)
+        block.clear()
+        k, budget = 0, 0.0
+        return False
+
+    while True:
+        factor = replay.popleft() if replay else next(source, None)
+        if factor is None:
+            if k and not close():
+                continue  # the last block, redone
+            break
+        apply, c, last, live, growth = factor
         at_boundary = t == boundary and t_last == t
         at_mark = t in pending_marks and t_last == t
         if k and (
-            alpha * (budget + c) > log_limit
-            or k >= max_block
+            alpha * (budget + c) > log_limit(k + 1)
+            or budget + c > _SPAN_BUDGET  # a bound on log κ(B), so on its rows' span
+            or k >= cap
             or at_boundary
             or at_mark
             or rank_drop
+            or (keep_bytes and (k + 1) * keep_bytes > _REDO_BYTES)
         ):
-            factorise()
+            replayed = len(block)
+            if not close():  # redo the block; this factor comes after it again
+                replay.insert(replayed, factor)
+                continue
         if at_mark:
             mark()
         rank_drop = live < B.shape[1]
+        block.append(factor)
         t_last = t + 1
         if last:
             t += 1
@@ -821,16 +1015,16 @@ def graded_product(
             continue  # the product is exactly zero from here on
         B = _apply(apply, B, kernels)
         structural = _propagate(apply, structural, pattern)
+        flushed = max(flushed, _underflow(B, n))
         if growth is not None:
             drift = (drift[0] + growth[0], drift[1] + growth[1])
         if growth is None or drift[0] < -_DRIFT or drift[1] > _DRIFT:
             B, beta, moved = _tidy(B, beta)
             flushed = max(flushed, moved)
             drift = (0.0, 0.0)
+            sums[0] += 1
         k += 1
         budget += c
-    if k:
-        factorise()
     if U is not None:
         ell, U = fold()
     if t in pending_marks:
@@ -855,6 +1049,8 @@ def graded_product(
         log_error=log_error,
         zeros_exact=not (lost[0] or group.lost),
         worst_block_cond=worst_cond,
+        redone_blocks=redone[0],
+        log_sum_error=UNIT_ROUNDOFF * sums[0] * sums[1],
     )
 
 

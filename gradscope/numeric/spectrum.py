@@ -216,7 +216,8 @@ def _log10_errors(product: GradedProduct, log_sigma: FloatArray, reduction: floa
     or fold made (not exact).
     """
     assert product.log_error is not None
-    total = SAFETY * (sorted_errors(log_sigma, product.log_scales, product.log_error) + reduction)
+    per_direction = sorted_errors(log_sigma, product.log_scales, product.log_error)
+    total = SAFETY * (per_direction + reduction + product.log_sum_error)
     errors = log10_bounds(total, log_sigma)
     zero = ~np.isfinite(log_sigma)
     # Exact zeros are the rows that were exactly zero (and directions never
