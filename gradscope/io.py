@@ -18,12 +18,15 @@ the file, says what is wrong and what to do.
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,12 +35,19 @@ from gradscope.errors import ConfigError
 from gradscope.model import RNN, Activation, get_activation
 
 __all__ = [
+    "MAX_TEXT_BYTES",
     "LoadedWeights",
     "load_array",
     "load_rnn",
+    "open_regular",
+    "parse_json",
     "read_arrays",
+    "read_regular",
     "write_atomic",
 ]
+
+#: The most bytes gradscope reads from a file it parses whole (JSON, TOML, tables).
+MAX_TEXT_BYTES = 256 * 2**20
 
 FloatArray = NDArray[np.float64]
 
@@ -69,16 +79,98 @@ class LoadedWeights:
     convention: str
 
 
-def _sniff(path: Path) -> bytes:
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a user's file for reading, refusing anything but a regular file.
+
+    A FIFO would block the open (or the first read) forever and ``/dev/zero``
+    never ends, so the file is opened without blocking and checked with
+    ``fstat`` before a byte is read.
+
+    Raises
+    ------
+    ConfigError
+        For a missing or unreadable path, a folder, a pipe, a device or a socket.
+    """
+    p = os.fspath(path)
     try:
-        with path.open("rb") as fh:
-            return fh.read(9)
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise ConfigError(f"{p}: no such file") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a file") from None
+        raise ConfigError(f"{p}: is a folder, not a file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"{p}: cannot be read ({exc.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{p}: is a folder, not a file")
+        raise ConfigError(f"{p}: is not a regular file (a pipe, device or socket); give a file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(
+    path: str | os.PathLike[str], *, what: str, max_bytes: int = MAX_TEXT_BYTES
+) -> bytes:
+    """All bytes of a regular file that is read whole, refused past ``max_bytes``.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`open_regular`, or for a file larger than ``max_bytes``.
+    """
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(max_bytes + 1) if size <= max_bytes else b""
+    if size > max_bytes or len(data) > max_bytes:
+        raise ConfigError(
+            f"{os.fspath(path)}: is {max(size, len(data)):,} bytes; a {what} is read whole "
+            f"and may have at most {max_bytes:,}"
+        )
+    return data
+
+
+def parse_json(data: bytes, path: str | os.PathLike[str], *, what: str) -> Any:
+    """``json.loads`` with one-line errors, nesting too deep for a parser included."""
+    p = os.fspath(path)
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply to be a {what}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a {what} (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{p}: not a readable {what} ({exc})") from None
+
+
+def _sniff(path: Path) -> bytes:
+    with open_regular(path) as fh:
+        return fh.read(9)
+
+
+def _check_npy_size(fh: IO[bytes], available: int, where: str) -> None:
+    """Refuse an ``.npy`` stream whose header declares more data than ``available`` bytes.
+
+    Reading stops at the header: a crafted shape of 10¹² elements costs nothing.
+    """
+    try:
+        version = np.lib.format.read_magic(fh)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read(fh)
+    except (ValueError, OSError, EOFError):
+        return  # not a readable header: numpy's own reading reports it
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    left = available - fh.tell()
+    if declared > left:
+        raise ConfigError(
+            f"{where}: its header declares shape {tuple(shape)} ({declared:,} bytes) but "
+            f"the file holds {max(left, 0):,}: truncated or corrupt; write it again"
+        )
 
 
 def _is_pickle(head: bytes) -> bool:
@@ -106,6 +198,14 @@ def _read_npz(path: Path) -> dict[str, NDArray[np.generic]]:
             f"{path}: this is a PyTorch checkpoint (torch.save), which is a pickle; "
             f"gradscope never unpickles user files — {_EXPORT_HINT}"
         )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as member:
+                        _check_npy_size(member, info.file_size, f"{path}[{info.filename}]")
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ConfigError(f"{path}: not a readable .npz archive ({exc})") from None
     arrays: dict[str, NDArray[np.generic]] = {}
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -304,6 +404,8 @@ def load_array(
     head = _sniff(p)
     if _is_pickle(head):
         raise ConfigError(f"{p}: is a pickle, not an .npy array; save it with numpy.save")
+    with open_regular(p) as fh:
+        _check_npy_size(fh, os.fstat(fh.fileno()).st_size, str(p))
     try:
         value = np.load(p, allow_pickle=False)
     except ValueError as exc:

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradscope.errors import ConfigError
-from gradscope.io import read_arrays
+from gradscope.io import open_regular, read_arrays
 
 __all__ = ["CELL_GATES", "LayerWeights", "LoadedLayers", "layers_from_arrays", "load_layers"]
 
@@ -116,15 +116,8 @@ class LoadedLayers:
 
 
 def _head(path: Path) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(9)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    with open_regular(path) as fh:  # a pipe or a device is refused before any read
+        return fh.read(9)
 
 
 def _is_torch_file(path: Path, head: bytes) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from gradscope import __version__
-from gradscope.errors import GradscopeError
+from gradscope.errors import GradscopeError, SizeError
 
 FAMILY_NAMES = ("gaussian", "orthogonal", "identity", "uniform", "non-normal")
 ACTIVATION_NAMES = ("tanh", "sigmoid", "relu", "linear")
@@ -89,6 +89,8 @@ class GradscopeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except SizeError as exc:  # too large for this machine: bad usage, exit 2
+            raise click.UsageError(str(exc)) from None
         except GradscopeError as exc:
             raise click.ClickException(str(exc)) from None
         except MemoryError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -139,15 +138,10 @@ def replay(file: str, certify: bool, max_precision: int, as_json: bool) -> None:
     """Recompute a counterexample from its JSON file and show what it shows."""
     from gradscope.claims import Counterexample
     from gradscope.claims import replay as replay_counterexample
-    from gradscope.errors import ConfigError
+    from gradscope.io import parse_json, read_regular
 
-    try:
-        with open(file, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{file}: not a readable JSON counterexample ({exc})") from None
+    raw = read_regular(file, what="counterexample", max_bytes=64 * 2**20)
+    data = parse_json(raw, file, what="JSON counterexample")
     cex = Counterexample.from_dict(data)
     result = replay_counterexample(cex)
     cert = None

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gradscope.errors import ConfigError
+from gradscope.errors import ConfigError, SizeError
 from gradscope.init import (
     FAMILIES,
     instance_seed,
@@ -46,7 +46,9 @@ __all__ = [
     "Horizon",
     "Instance",
     "SeedBound",
+    "check_bound_memory",
     "compute_bound",
+    "estimate_bound_memory",
     "judging_slack",
     "measure_instances",
     "rounding_tolerance",
@@ -354,6 +356,60 @@ class Instance:
     radius: float | None = None
 
 
+def estimate_bound_memory(
+    instances: int, hidden: int, input_size: int, steps: int, norm_at: int, activation: str
+) -> int:
+    """Estimated peak bytes of :func:`measure_instances` (float64 arrays).
+
+    Per instance: ``W_hh`` and its generation (3 n²), ``W_xh`` and ``b``; the scan's
+    product, its rescaled copy and the error pass's product (4 n²); the error
+    ledger (2 per step up to ``norm_at``); and, unless the steps are linear, the
+    inputs and the derivatives of every step scanned ((m + 2 n) per step).
+    """
+    n, m = hidden, input_size
+    per = 7 * n * n + n * m + n + 2 * norm_at
+    if activation != "linear":
+        per += steps * (m + 2 * n)
+    return 8 * instances * per
+
+
+def check_bound_memory(
+    instances: int,
+    hidden: int,
+    input_size: int,
+    steps: int,
+    norm_at: int,
+    activation: str,
+    *,
+    available: int | None = None,
+) -> None:
+    """Refuse, before any work, a batch of instances that would not fit in memory.
+
+    Raises
+    ------
+    SizeError
+        With the estimate, what is available and how many seeds would fit.
+    """
+    from gradscope.numeric.matrixfree import available_memory
+
+    avail = available_memory() if available is None else available
+    need = estimate_bound_memory(instances, hidden, input_size, steps, norm_at, activation)
+    if avail is None or need <= avail // 2:
+        return
+    one = estimate_bound_memory(1, hidden, input_size, steps, norm_at, activation)
+    fits = avail // 2 // one
+    what = (
+        f"at most {fits} instances (seeds × families) fit at once"
+        if fits >= 1
+        else "not even one instance fits: use a smaller T, hidden or horizon cap"
+    )
+    raise SizeError(
+        f"{instances} instances of n = {hidden} over {steps} steps need about "
+        f"{need / 1e9:.3g} GB and {avail / 1e9:.3g} GB are available (half is allowed): "
+        f"{what}"
+    )
+
+
 def measure_instances(
     instances: Sequence[Instance],
     *,
@@ -378,6 +434,7 @@ def measure_instances(
     """
     gamma = get_activation(activation).gamma
     steps_needed = max(T, horizon_cap)
+    check_bound_memory(len(instances), hidden, input_size, steps_needed, T, activation)
     rnns, inputs = [], []
     for spec in instances:
         seed = instance_seed(spec.seed, spec.index)
@@ -582,6 +639,15 @@ def compute_bound(
         horizon_cap=int(horizon_cap),
         tolerance_log10=rounding_tolerance(int(T), int(hidden)),
     )
+    for activation in settings.activations:  # before any instance is generated
+        check_bound_memory(
+            settings.seeds * len(settings.families),
+            settings.hidden,
+            settings.input_size,
+            max(settings.T, settings.horizon_cap),
+            settings.T,
+            activation,
+        )
     by_activation = {a: _rows_for_activation(a, settings) for a in settings.activations}
     rows = tuple(
         by_activation[a][f] for f in range(len(settings.families)) for a in settings.activations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -12,8 +13,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gradscope.errors import ConfigError
+from gradscope.io import read_regular
 
 __all__ = ["read_sweep_rows", "sweep_heatmap"]
+
+_MAX_TABLE_BYTES = 4 * 2**30  # read whole to draw it: 4 GB is ~10⁷ rows
 
 
 def read_sweep_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -28,16 +32,20 @@ def read_sweep_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     ext = os.path.splitext(p)[1].lower()
     if ext not in (".csv", ".jsonl"):
         raise ConfigError(f"{p}: a sweep table is .csv or .jsonl")
+    raw = read_regular(p, what="sweep table", max_bytes=_MAX_TABLE_BYTES)
     try:
-        with open(p, encoding="utf-8", newline="") as fh:
-            if ext == ".csv":
-                rows: list[dict[str, Any]] = list(csv.DictReader(fh))
-            else:
-                rows = [json.loads(line) for line in fh if line.endswith("\n") and line.strip()]
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
+        text = raw.decode("utf-8")
+        if ext == ".csv":
+            rows: list[dict[str, Any]] = list(csv.DictReader(io.StringIO(text, newline="")))
+        else:
+            lines = text.splitlines(keepends=True)
+            rows = [json.loads(line) for line in lines if line.endswith("\n") and line.strip()]
+    except RecursionError:
+        raise ConfigError(f"{p}: a line is nested too deeply to be a sweep row") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
         raise ConfigError(f"{p}: cannot be read as a sweep table ({exc})") from None
+    if not all(isinstance(r, dict) for r in rows):
+        raise ConfigError(f"{p}: a line is not a JSON object; give the table a sweep wrote")
     if not rows:
         raise ConfigError(f"{p}: holds no rows")
     return rows

@@ -24,6 +24,8 @@ from gradscope.sweep.grid import GRID_KEYS, SweepGrid
 
 __all__ = ["load_config", "merge_settings"]
 
+_MAX_CONFIG_BYTES = 2**20  # a sweep's TOML is a few lines; 1 MB is generous
+
 
 def _read_toml(path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
@@ -35,15 +37,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
             raise ConfigError(
                 f"{path}: reading TOML on Python 3.10 needs tomli: pip install tomli"
             ) from None
+    from gradscope.io import read_regular  # lazily: gradscope.io loads numpy
+
+    raw = read_regular(path, what="sweep configuration", max_bytes=_MAX_CONFIG_BYTES)
     try:
-        with path.open("rb") as fh:
-            data: dict[str, Any] = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a TOML file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+        data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a sweep configuration") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,6 +234,17 @@ def _warn(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=5)  # the caller of run_sweep
 
 
+def _check_sizes(tasks: Sequence[UnitTask]) -> None:
+    """Refuse, before the table is touched, a configuration whose batch would not fit."""
+    from gradscope.numeric.bound import check_bound_memory
+
+    for task in tasks:
+        c = task.config
+        check_bound_memory(
+            task.seeds, c.hidden, task.input_size, max(c.T, task.horizon_cap), c.T, c.activation
+        )
+
+
 def _measure(
     grid: SweepGrid,
     out: str | Path | None,
@@ -254,6 +265,7 @@ def _measure(
         existing = read_table(out, fmt, cols)
         done, dropped = set(existing.keys), existing.dropped_partial
     tasks = _plan(grid, done)
+    _check_sizes(tasks)
     todo = sum(len(t.wanted) for t in tasks)
     skipped = grid.rows - todo
     workers = 0
