@@ -23,7 +23,14 @@ import pytest
 TIMEOUT = 60
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path, limit_memory: bool = False) -> subprocess.CompletedProcess[str]:
+    """``gradscope ARGS`` in a subprocess; ``limit_memory``: under a 2 GiB address-space
+    limit, so a regression fails instead of taking the machine."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
     return subprocess.run(
         [sys.executable, "-m", "gradscope", *args],
         cwd=cwd,
@@ -31,6 +38,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=TIMEOUT,
         stdin=subprocess.DEVNULL,
+        preexec_fn=limit if limit_memory else None,
         check=False,
     )
 
@@ -153,42 +161,23 @@ def test_a_sweep_table_line_that_is_not_an_object_is_one_line(tmp_path):
     )
 
 
-def _limited(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run under a 2 GiB address-space limit, so a regression fails instead of taking
-    the machine."""
-    import resource
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
-
-    return subprocess.run(
-        [sys.executable, "-m", "gradscope", *cmd],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=limit,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     "extra",
     [["--seeds", "10000000"], ["--T", str(2**70)], ["--hidden", "200000"]],
     ids=["seeds", "T", "hidden"],
 )
 def test_bound_refuses_a_size_that_does_not_fit_before_any_work(tmp_path, extra):
-    result = _limited(["bound", "--norm", "0.9", *extra], tmp_path)
+    result = run("bound", "--norm", "0.9", *extra, cwd=tmp_path, limit_memory=True)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "GB are available" in result.stderr
 
 
 def test_sweep_refuses_a_size_that_does_not_fit_before_touching_its_output(tmp_path):
-    result = _limited(
-        ["sweep", "--T", "1000000000", "--norms", "0.9", "--hidden", "64", "--out", "s.csv"],
-        tmp_path,
+    result = run(
+        *("sweep", "--T", "1000000000", "--norms", "0.9", "--hidden", "64", "--out", "s.csv"),
+        cwd=tmp_path,
+        limit_memory=True,
     )
     assert result.returncode == 2, result.stderr
     assert "GB are available" in result.stderr

@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from gradscope.errors import ConfigError, NumericalError
-from gradscope.numeric.steps import RNNSteps, Steps, as_steps, check_range
+from gradscope.errors import ConfigError, NumericalError, SizeError
+from gradscope.numeric.steps import RNNSteps, Steps, unbatched_steps
 
 __all__ = [
     "DEFAULT_PRECISION",
@@ -83,7 +83,7 @@ _LIMITS: tuple[tuple[int, int], ...] = (
 )
 
 
-class EnclosureSizeError(ConfigError):
+class EnclosureSizeError(SizeError):
     """The exact product is too large to enclose within the bit limit (refused before work).
 
     Attributes
@@ -496,13 +496,7 @@ def enclose_log10_singular_values(
     >>> enc.rank
     2
     """
-    steps = as_steps(jacobians)
-    if steps.batch_shape != ():
-        raise ConfigError(
-            f"one product at a time: these Jacobians carry batch dimensions "
-            f"{steps.batch_shape}; loop over the batch and call once per entry"
-        )
-    start, end_ = check_range(start, end, steps.T)
+    steps, start, end_ = unbatched_steps(jacobians, start, end)
     if max_bits is not None and (
         isinstance(max_bits, bool) or not isinstance(max_bits, int | np.integer) or max_bits < 1
     ):

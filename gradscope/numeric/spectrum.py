@@ -42,7 +42,7 @@ from gradscope.numeric.graded import (
     log10_bounds,
     sorted_errors,
 )
-from gradscope.numeric.steps import Steps, as_steps, check_range
+from gradscope.numeric.steps import Steps, check_range, unbatched_steps
 
 __all__ = [
     "SAFETY",
@@ -61,19 +61,6 @@ FloatArray = NDArray[np.float64]
 LN10 = math.log(10.0)
 
 JacobiansLike = Steps | ArrayLike | Iterable[ArrayLike]
-
-
-def _steps_and_range(
-    jacobians: JacobiansLike, start: int, end: int | None
-) -> tuple[Steps, int, int | None]:
-    steps = as_steps(jacobians)
-    if steps.batch_shape != ():
-        raise ConfigError(
-            f"one product at a time: these Jacobians carry batch dimensions "
-            f"{steps.batch_shape}; loop over the batch and call once per entry"
-        )
-    start, end = check_range(start, end, steps.T)
-    return steps, start, end
 
 
 def _check_warmup(warmup: int, start: int, end: int | None) -> int:
@@ -432,7 +419,7 @@ def compute_singular_values(
     >>> bool(result.log10_error.max() < 1e-9)
     True
     """
-    steps, start, end = _steps_and_range(jacobians, start, end)
+    steps, start, end = unbatched_steps(jacobians, start, end)
     return _spectrum(steps, start, end, activation=None, seed=None)
 
 
@@ -517,7 +504,7 @@ def compute_lyapunov(
     >>> np.round(result.exponents, 6).tolist(), bool(result.lyapunov_error.max() < 1e-4)
     ([0.693147, -0.693147], True)
     """
-    steps, start, end = _steps_and_range(jacobians, start, end)
+    steps, start, end = unbatched_steps(jacobians, start, end)
     warmup = _check_warmup(warmup, start, end)
     product = graded_product(steps, start, end, accumulate=False, warmup=warmup)
     assert product.log_error is not None

@@ -43,6 +43,7 @@ __all__ = [
     "check_range",
     "log10_frobenius",
     "log10_row_scaled_frobenius",
+    "unbatched_steps",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -434,6 +435,20 @@ def _as_jacobian(J: ArrayLike, n: int | None, t: int) -> FloatArray:
     if not np.all(np.isfinite(arr)):
         raise ConfigError(f"Jacobian {t} contains NaN or Inf")
     return arr
+
+
+def unbatched_steps(
+    jacobians: Steps | ArrayLike | Iterable[ArrayLike], start: int, end: int | None
+) -> tuple[Steps, int, int | None]:
+    """:func:`as_steps` for one product (no batch dimensions), with its window checked."""
+    steps = as_steps(jacobians)
+    if steps.batch_shape != ():
+        raise ConfigError(
+            f"one product at a time: these Jacobians carry batch dimensions "
+            f"{steps.batch_shape}; loop over the batch and call once per entry"
+        )
+    start, end = check_range(start, end, steps.T)
+    return steps, start, end
 
 
 def as_steps(jacobians: Steps | ArrayLike | Iterable[ArrayLike]) -> Steps:
