@@ -7,6 +7,11 @@ Rescaling by a power of two is exact, so the only rounding is that of the
 matrix products themselves (relative error of order ``(end - start) n ε`` in
 σ₁), and ``0.9**10000 ≈ 1e-458`` comes out as log10 = −457.57… rather than 0.
 
+:func:`compute_spectral_norm` returns σ₁ with the bound on its error that the
+product computed (rounding and underflow of every step, carried to the end by a
+second pass from the end; see ``_Ledger`` and docs: "How exact is exact"), and
+:func:`scan_product` gives the same bound beside its norm.
+
 No subnormal number ever reaches BLAS (DESIGN.md §5): after each step, entries
 of ``M`` below ``2**-600`` (relative to its largest entry, about 1e-181) are set
 to zero (checked every few steps). That perturbs σ₁ by a relative
