@@ -49,7 +49,7 @@ from gradscope.numeric.graded import json_errors
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.spectrum import compute_singular_values
 from gradscope.numeric.spectrum_report import FLOAT_DECADES
-from gradscope.numeric.steps import RNNSteps, Steps
+from gradscope.numeric.steps import Steps
 
 __all__ = [
     "DEFAULT_T",
@@ -74,44 +74,6 @@ _BLOCK_NAMES = {
     "lstm": ("W_hi", "W_hf", "W_hg", "W_ho"),
     "gru": ("W_hr", "W_hz", "W_hn"),
 }
-
-
-class _View(Steps):
-    r"""The same steps with their type hidden or, ``from_end``, :math:`K_j = J_{T+1-j}^\top`.
-
-    From the end, :math:`K_k \cdots K_1 = (\partial s_T/\partial s_{T-k})^\top`, with the
-    singular values of :math:`\partial s_T/\partial s_{T-k}`. Hidden, an ``nn.RNN`` layer
-    with exactly zero derivatives (a ReLU unit off) gets one QR per step from
-    :func:`~gradscope.numeric.graded.graded_product`, whose block-merging fast path fails
-    on a block whose product is exactly zero.
-    """
-
-    def __init__(self, steps: Steps, *, from_end: bool = False) -> None:
-        self._steps, self._T, self._from_end = steps, int(steps.T or 0), from_end
-
-    @property
-    def n(self) -> int:
-        return self._steps.n
-
-    @property
-    def T(self) -> int:
-        return self._T
-
-    def _index(self, t: int) -> int:
-        t = self._check_t(t)
-        return self._T + 1 - t if self._from_end else t
-
-    def matrix(self, t: int) -> FloatArray:
-        J = self._steps.matrix(self._index(t))
-        return np.swapaxes(J, -1, -2) if self._from_end else J
-
-    def apply(self, t: int, V: FloatArray) -> FloatArray:
-        s = self._steps
-        return (s.apply_transpose if self._from_end else s.apply)(self._index(t), V)
-
-    def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
-        s = self._steps
-        return (s.apply if self._from_end else s.apply_transpose)(self._index(t), U)
 
 
 def _log10_norms_from_end(end: Steps, ks: Sequence[int]) -> tuple[tuple[int, float], ...]:
@@ -386,10 +348,9 @@ def _analyze_layer(
     w: LayerWeights, model: RNN | LSTMCell | GRUCell, steps: Steps, theta: float
 ) -> LayerAnalysis:
     T = int(steps.T or 0)
-    exact_zeros = isinstance(steps, RNNSteps) and not np.all(steps.dphi != 0.0)
-    spectrum = compute_singular_values(_View(steps) if exact_zeros else steps, end=T)
+    spectrum = compute_singular_values(steps, end=T)
     s, lyap = spectrum.log10_singular_values, spectrum.lyapunov_exponents
-    end = _View(steps, from_end=True)
+    end = steps.reversed_transposed()
     scan = scan_product(end, norm_at=1, thresholds=(theta,), cap=T)
     found = int(scan.horizons[0])
     ks = sorted({k for k in BACK if k <= T} | {T})
@@ -648,7 +609,7 @@ def memory_curve(
     if steps.T is None or steps.T < 1:
         raise ConfigError("memory_curve needs steps with a known T >= 1")
     T = int(steps.T)
-    back = _log10_norms_from_end(_View(steps, from_end=True), range(1, T + 1))
+    back = _log10_norms_from_end(steps.reversed_transposed(), range(1, T + 1))
     values = np.array([v for _, v in back], dtype=np.float64)
     below = np.flatnonzero(values < math.log10(threshold))
     return MemoryCurve(

@@ -37,6 +37,7 @@ __all__ = [
     "ArraySteps",
     "ConstantSteps",
     "RNNSteps",
+    "ReversedTransposedSteps",
     "Steps",
     "StreamSteps",
     "as_steps",
@@ -189,6 +190,18 @@ class Steps(abc.ABC):
         for t in range(start + 1, end + 1):
             yield self.matrix(t)
 
+    def reversed_transposed(self) -> Steps:
+        r"""The steps read from the end and transposed: :math:`K_j = J_{T+1-j}^\top`.
+
+        :math:`K_k \cdots K_1 = (J_T \cdots J_{T-k+1})^\top =
+        (\partial s_T / \partial s_{T-k})^\top`, so a forward product of these
+        steps gives the products that end at T, with their singular values
+        (what a memory curve reads). Needs a known T.
+        """
+        if self.T is None:
+            raise ConfigError("a stream cannot be read from its end: give the Jacobians whole")
+        return ReversedTransposedSteps(self)
+
     def take(self, index: NDArray[np.intp]) -> Steps:
         """The same steps for the batch entries ``index`` (along the first batch axis).
 
@@ -201,6 +214,47 @@ class Steps(abc.ABC):
         if not 1 <= t <= (T if T is not None else t):
             raise ConfigError(f"step index t={t} outside 1..{T}")
         return int(t)
+
+
+class ReversedTransposedSteps(Steps):
+    r""":math:`K_j = J_{T+1-j}^\top` of other steps (:meth:`Steps.reversed_transposed`)."""
+
+    def __init__(self, steps: Steps) -> None:
+        assert steps.T is not None
+        self._steps, self._T = steps, int(steps.T)
+
+    @property
+    def n(self) -> int:
+        return self._steps.n
+
+    @property
+    def T(self) -> int:
+        return self._T
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self._steps.batch_shape
+
+    def _source(self, t: int) -> int:
+        return self._T + 1 - self._check_t(t)
+
+    def matrix(self, t: int) -> FloatArray:
+        return np.swapaxes(self._steps.matrix(self._source(t)), -1, -2)
+
+    def apply(self, t: int, V: FloatArray) -> FloatArray:
+        return self._steps.apply_transpose(self._source(t), V)
+
+    def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
+        return self._steps.apply(self._source(t), U)
+
+    def log10_rounding_scale(self, t: int) -> FloatArray:
+        return self._steps.log10_rounding_scale(self._source(t))  # ‖Jᵀ‖ = ‖J‖
+
+    def nonzero_pattern(self, t: int) -> NDArray[np.bool_]:
+        return np.swapaxes(self._steps.nonzero_pattern(self._source(t)), -1, -2)
+
+    def reversed_transposed(self) -> Steps:
+        return self._steps
 
 
 class RNNSteps(Steps):

@@ -244,3 +244,22 @@ def test_an_entry_does_not_depend_on_what_it_is_batched_with():
     together = batched([0, 1, 2, 3])
     for i in range(4):
         assert batched([i])[0] == together[i]
+
+
+def test_reversed_transposed_steps_give_the_products_that_end_at_T():
+    """K_k ⋯ K_1 = (∂s_T/∂s_{T−k})ᵀ: its spectrum from the front equals the spectrum of
+    the window T−k..T computed directly, and reading it twice gives the steps back."""
+    from gradscope.numeric.spectrum import compute_singular_values
+    from gradscope.numeric.steps import RNNSteps
+
+    rng = np.random.default_rng(11)
+    n, T, k = 5, 40, 17
+    steps = RNNSteps(rng.standard_normal((n, n)) / 2, rng.uniform(0.1, 1.0, (T, n)))
+    back = steps.reversed_transposed()
+    a = compute_singular_values(back, end=k)
+    b = compute_singular_values(steps, start=T - k)
+    assert np.all(
+        np.abs(a.log10_singular_values - b.log10_singular_values) <= a.log10_error + b.log10_error
+    )
+    assert back.reversed_transposed() is steps
+    np.testing.assert_array_equal(back.matrix(1), steps.matrix(T).T)
