@@ -47,6 +47,8 @@ from gradscope.model import RNN, get_activation
 
 __all__ = [
     "FAMILIES",
+    "SCALE_RANGE",
+    "check_scale",
     "instance_seed",
     "random_inputs",
     "random_rnn",
@@ -127,10 +129,26 @@ def spectral_radius(W: FloatArray) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(W))))
 
 
-def _check_target(value: float, what: str) -> float:
+#: Target norms and radii gradscope scales a W_hh to: beyond, W has lost its digits
+#: (its entries leave float64's normal range, or every product of two overflows).
+SCALE_RANGE = (1e-300, 1e300)
+
+
+def check_scale(value: float, what: str) -> float:
+    """``value`` as a float if it is a target norm or radius in :data:`SCALE_RANGE`.
+
+    Raises
+    ------
+    ConfigError
+        Otherwise, naming the range.
+    """
     value = float(value)
-    if not (math.isfinite(value) and value > 0.0):
-        raise ConfigError(f"the target {what} must be a finite positive number, got {value}")
+    lo, hi = SCALE_RANGE
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ConfigError(
+            f"the target {what} must lie in [{lo:g}, {hi:g}], got {value:g}: a W_hh scaled "
+            "further has lost its digits"
+        )
     return value
 
 
@@ -142,7 +160,7 @@ def scale_to_norm(W: FloatArray, norm: float) -> FloatArray:
     ConfigError
         If ``norm`` is not finite and positive, or W is zero.
     """
-    norm = _check_target(norm, "spectral norm")
+    norm = check_scale(norm, "spectral norm")
     current = spectral_norm(W)
     if current == 0.0:
         raise ConfigError("cannot scale the zero matrix to a positive spectral norm")
@@ -157,7 +175,7 @@ def scale_to_radius(W: FloatArray, radius: float) -> FloatArray:
     ConfigError
         If ``radius`` is not finite and positive, or W is nilpotent (ρ = 0).
     """
-    radius = _check_target(radius, "spectral radius")
+    radius = check_scale(radius, "spectral radius")
     current = spectral_radius(W)
     if current == 0.0:
         raise ConfigError(

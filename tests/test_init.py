@@ -104,9 +104,9 @@ def test_bad_arguments():
         recurrent_weights("gaussian", 4, norm=1.0, radius=1.0)
     with pytest.raises(ConfigError, match="unknown family"):
         recurrent_weights("hadamard", 4, norm=1.0)
-    with pytest.raises(ConfigError, match="positive"):
+    with pytest.raises(ConfigError, match="must lie in"):
         recurrent_weights("gaussian", 4, norm=-1.0)
-    with pytest.raises(ConfigError, match="positive"):
+    with pytest.raises(ConfigError, match="must lie in"):
         recurrent_weights("gaussian", 4, norm=float("nan"))
     with pytest.raises(ConfigError, match="hidden size"):
         recurrent_weights("gaussian", 0, norm=1.0)

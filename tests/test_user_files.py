@@ -210,3 +210,24 @@ def test_the_estimate_bounds_what_a_batch_allocates():
         tracemalloc.stop()
     estimate = estimate_bound_memory(12, 48, 8, 1000, 300, "tanh")
     assert estimate / 10 < peak <= estimate, (peak, estimate)
+
+
+@pytest.mark.parametrize("value", ["1e-320", "5e-324", "1e301"])
+def test_a_norm_outside_the_scale_range_is_bad_usage(tmp_path, value):
+    """Issue 16: --norm 1e-320 reported the textbook bound as violated, 5e-324 as −∞."""
+    result = run("bound", "--norm", value, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "outside [1e-300, 1e300]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_library_refuses_the_same_scales():
+    from gradscope.errors import ConfigError
+    from gradscope.init import random_rnn
+    from gradscope.numeric.bound import compute_bound
+
+    with pytest.raises(ConfigError, match=r"must lie in \[1e-300, 1e\+300\]"):
+        random_rnn("gaussian", 4, norm=1e301)
+    with pytest.raises(ConfigError, match="lost its digits"):
+        compute_bound(norm=1e-320, T=5, hidden=4, seeds=1)
+    random_rnn("gaussian", 4, norm=1e-300)  # the ends of the range are accepted
+    random_rnn("gaussian", 4, radius=1e300)

@@ -39,6 +39,24 @@ class PositiveFloat(click.ParamType):  # type: ignore[type-arg]
         return x
 
 
+class ScaleFloat(PositiveFloat):
+    """A target spectral norm or radius, in ``gradscope.init.SCALE_RANGE`` (1e-300 … 1e300)."""
+
+    name = "number in [1e-300, 1e300]"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        x = super().convert(value, param, ctx)
+        if not 1e-300 <= x <= 1e300:
+            self.fail(
+                f"{value!r} is outside [1e-300, 1e300]: a W_hh scaled further has lost its digits",
+                param,
+                ctx,
+            )
+        return x
+
+
 class NonNegativeFloat(click.ParamType):  # type: ignore[type-arg]
     """A finite float >= 0."""
 

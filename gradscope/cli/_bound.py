@@ -9,7 +9,7 @@ from gradscope.cli._base import (
     FAMILY_NAMES,
     NameList,
     NonNegativeFloat,
-    PositiveFloat,
+    ScaleFloat,
     _check_plot_path,
     _emit_json,
     _figures,
@@ -21,9 +21,9 @@ from gradscope.cli._base import (
 
 
 @main.command()
-@click.option("--norm", type=PositiveFloat(), help="Scale every W_hh to this spectral norm ‖W‖₂.")
+@click.option("--norm", type=ScaleFloat(), help="Scale every W_hh to this spectral norm ‖W‖₂.")
 @click.option(
-    "--radius", type=PositiveFloat(), help="Scale every W_hh to this spectral radius ρ(W) instead."
+    "--radius", type=ScaleFloat(), help="Scale every W_hh to this spectral radius ρ(W) instead."
 )
 @click.option(
     "--T",

@@ -10,7 +10,7 @@ from gradscope.cli._base import (
     ACTIVATION_NAMES,
     FAMILY_NAMES,
     NameList,
-    PositiveFloat,
+    ScaleFloat,
     _check_plot_path,
     _figures,
     _seed_option,
@@ -51,7 +51,7 @@ from gradscope.cli._base import (
 )
 @click.option(
     "--norm",
-    type=PositiveFloat(),
+    type=ScaleFloat(),
     default=0.9,
     show_default=True,
     help="‖W_hh‖₂ of the bound table.",
@@ -159,8 +159,8 @@ PLOT_KINDS = ("vanishing-exploding", "decay", "eigenvalues", "spectrum", "lyapun
     show_default=True,
     help="For decay.",
 )
-@click.option("--norm", type=PositiveFloat(), help="‖W_hh‖₂ (decay: also --norm-list).")
-@click.option("--radius", type=PositiveFloat(), help="ρ(W_hh) instead of --norm.")
+@click.option("--norm", type=ScaleFloat(), help="‖W_hh‖₂ (decay: also --norm-list).")
+@click.option("--radius", type=ScaleFloat(), help="ρ(W_hh) instead of --norm.")
 @click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--T", "T", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)

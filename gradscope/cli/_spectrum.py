@@ -10,7 +10,7 @@ from gradscope.cli._base import (
     ACTIVATION_NAMES,
     FAMILY_NAMES,
     NonNegativeFloat,
-    PositiveFloat,
+    ScaleFloat,
     _check_plot_path,
     _emit_json,
     _figures,
@@ -43,8 +43,8 @@ from gradscope.cli._base import (
 @click.option(
     "--family", type=click.Choice(FAMILY_NAMES), help="Generated W_hh family (default gaussian)."
 )
-@click.option("--norm", type=PositiveFloat(), help="Generated W_hh: spectral norm ‖W‖₂.")
-@click.option("--radius", type=PositiveFloat(), help="Generated W_hh: spectral radius ρ(W).")
+@click.option("--norm", type=ScaleFloat(), help="Generated W_hh: spectral norm ‖W‖₂.")
+@click.option("--radius", type=ScaleFloat(), help="Generated W_hh: spectral radius ρ(W).")
 @click.option("--hidden", type=click.IntRange(min=1), help="Generated: n (default 64).")
 @click.option("--input-size", type=click.IntRange(min=1), help="Generated: m (default 8).")
 @click.option(

@@ -24,6 +24,7 @@ import numpy as np
 from gradscope.errors import ConfigError, SizeError
 from gradscope.init import (
     FAMILIES,
+    check_scale,
     instance_seed,
     random_inputs,
     random_rnn,
@@ -606,8 +607,7 @@ def compute_bound(
         raise ConfigError("give exactly one of norm= (spectral norm) or radius= (spectral radius)")
     target = norm if norm is not None else radius
     assert target is not None
-    if not (math.isfinite(target) and target > 0):
-        raise ConfigError(f"the target norm/radius must be finite and positive, got {target}")
+    check_scale(target, "spectral norm" if norm is not None else "spectral radius")
     for name, value in (
         ("T", T),
         ("hidden", hidden),

@@ -137,8 +137,8 @@ def test_tolerance_formula():
     [
         (dict(), "exactly one"),
         (dict(norm=1.0, radius=1.0), "exactly one"),
-        (dict(norm=-1.0), "finite and positive"),
-        (dict(norm=math.nan), "finite and positive"),
+        (dict(norm=-1.0), "must lie in"),
+        (dict(norm=math.nan), "must lie in"),
         (dict(norm=1.0, T=0), "T must be"),
         (dict(norm=1.0, hidden=0), "hidden must be"),
         (dict(norm=1.0, families=["nope"]), "unknown family"),
