@@ -231,3 +231,13 @@ def test_the_library_refuses_the_same_scales():
         compute_bound(norm=1e-320, T=5, hidden=4, seeds=1)
     random_rnn("gaussian", 4, norm=1e-300)  # the ends of the range are accepted
     random_rnn("gaussian", 4, radius=1e300)
+
+
+def test_sweep_json_summary_is_byte_stable(tmp_path):
+    """Issue 16: the summary printed wall-clock seconds, so the same sweep differed."""
+    args = ("sweep", "--hidden", "4", "--T", "5", "--norms", "0.9", "--seeds", "1", "--json")
+    first = run(*args, "--out", "a.csv", cwd=tmp_path)
+    second = run(*args, "--out", "b.csv", cwd=tmp_path)
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert first.stdout.replace("a.csv", "X") == second.stdout.replace("b.csv", "X")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

@@ -69,6 +69,8 @@ class SweepSummary:
     dropped_partial : bool
         An interrupted last line was cut off ``out``.
     seconds : float
+        Wall-clock time of the run (printed by the CLI's table line; left out of
+        :meth:`to_dict`, whose JSON is byte-stable).
     """
 
     grid: SweepGrid
@@ -109,8 +111,7 @@ class SweepSummary:
             "dropped_partial_line": self.dropped_partial,
             "python": self.python,
             "python_names": "family, hidden, scale, activation, T, seed_index: a row's columns",
-            "seconds": round(self.seconds, 3),
-        }
+        }  # no wall-clock seconds: the same sweep gives the same bytes (DESIGN.md §5)
 
 
 def _key(grid: SweepGrid, c: Configuration, seed_index: int) -> RowKey:
