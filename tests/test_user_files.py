@@ -241,3 +241,33 @@ def test_sweep_json_summary_is_byte_stable(tmp_path):
     assert first.returncode == second.returncode == 0, first.stderr
     assert first.stdout.replace("a.csv", "X") == second.stdout.replace("b.csv", "X")
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("scale", "x", "activation"),
+    [(1e300, 1.0, "linear"), (1e300, 1.0, "relu"), (1.0, 1e308, "linear")],
+)
+def test_a_run_that_overflows_is_one_line_everywhere(tmp_path, scale, x, activation):
+    """Issue 16: finite weights or inputs near float64's limit gave NaN states that
+    spectrum accepted (exit 0 and RuntimeWarnings) while analyze refused them."""
+    np.savez(tmp_path / "w.npz", W_hh=scale * np.eye(3), W_xh=np.full((3, 2), 2.0))
+    np.save(tmp_path / "x.npy", np.full((6, 2), x))
+    args = ("--inputs", "x.npy", "--activation", activation)
+    result = run("spectrum", "--weights", "w.npz", *args, cwd=tmp_path)
+    assert_one_line(result, 1, "the forward pass overflowed at step")
+
+
+def test_the_forward_pass_names_the_step_that_overflowed():
+    import warnings
+
+    from gradscope.errors import ConfigError
+    from gradscope.model import RNN
+    from gradscope.numeric.forward import rnn_steps
+
+    rnn = RNN(W_hh=1e300 * np.eye(2), W_xh=np.ones((2, 1)), activation="linear")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning leaks before the refusal
+        with pytest.raises(ConfigError, match="overflowed at step 3"):
+            rnn_steps(rnn, np.ones((5, 1)))
+        tanh = RNN(W_hh=np.eye(2), W_xh=np.ones((2, 1)), activation="tanh")
+        assert np.all(rnn_steps(tanh, np.full((3, 1), 1e308)).dphi == 0.0)  # saturated

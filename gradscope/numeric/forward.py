@@ -90,14 +90,40 @@ def forward_arrays(
     x = _check_inputs(inputs, W_xh.shape[-1], len(batch))
     T = x.shape[-2]
     # The input drive of every step at once: (*batch, T, n).
-    drive = np.einsum("...nm,...tm->...tn", W_xh, x) + b[..., None, :]
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+        drive = np.einsum("...nm,...tm->...tn", W_xh, x) + b[..., None, :]
     h = np.empty((*batch, T + 1, n))
     z = np.empty((*batch, T, n))
     h[..., 0, :] = 0.0 if h0 is None else h0
-    for t in range(1, T + 1):
-        z[..., t - 1, :] = (W_hh @ h[..., t - 1, :, None])[..., 0] + drive[..., t - 1, :]
-        h[..., t, :] = act(z[..., t - 1, :])
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
+        for t in range(1, T + 1):
+            z[..., t - 1, :] = (W_hh @ h[..., t - 1, :, None])[..., 0] + drive[..., t - 1, :]
+            h[..., t, :] = act(z[..., t - 1, :])
+    check_finite_states(z, first_step=1)
     return Trajectory(h=h, z=z)
+
+
+def check_finite_states(z: FloatArray, *, first_step: int) -> None:
+    """Refuse a run whose pre-activations overflowed to Inf or NaN.
+
+    Finite weights and inputs near float64's limit (1e300 with a linear or relu
+    φ, inputs of 1e308) overflow in the recurrence; every command gets this
+    one-line refusal instead of NaN results. ``z`` is ``(*batch, steps, n)``,
+    its first step being ``first_step``. (A state is finite when its
+    pre-activation is: every φ maps finite numbers to finite numbers.)
+
+    Raises
+    ------
+    ConfigError
+        Naming the first step that overflowed.
+    """
+    bad = ~np.isfinite(z).all(axis=-1).reshape(-1, z.shape[-2]).all(axis=0)
+    if bad.any():
+        raise ConfigError(
+            f"the forward pass overflowed at step {first_step + int(np.argmax(bad))} "
+            "(a pre-activation is Inf or NaN): the weights or inputs are too large for "
+            "float64; rescale them"
+        )
 
 
 def forward(rnn: RNN, inputs: ArrayLike, h0: ArrayLike | None = None) -> Trajectory:
@@ -204,15 +230,18 @@ class IncrementalRNNSteps(RNNSteps):
     def _extend(self, t: int) -> None:
         stop = min(self.T, max(t, self._done + self._chunk))
         lo = self._done
-        drive = (
-            np.einsum("...nm,...tm->...tn", self._W_xh, self._x[..., lo:stop, :])
-            + self._b[..., None, :]
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+            drive = (
+                np.einsum("...nm,...tm->...tn", self._W_xh, self._x[..., lo:stop, :])
+                + self._b[..., None, :]
+            )
         z = np.empty_like(drive)
         h = self._h
-        for j in range(stop - lo):
-            z[..., j, :] = (self.W_hh @ h[..., :, None])[..., 0] + drive[..., j, :]
-            h = self._act(z[..., j, :])
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
+            for j in range(stop - lo):
+                z[..., j, :] = (self.W_hh @ h[..., :, None])[..., 0] + drive[..., j, :]
+                h = self._act(z[..., j, :])
+        check_finite_states(z, first_step=lo + 1)
         self.dphi[..., lo:stop, :] = self._act.derivative(z)
         self._h = h
         self._done = stop

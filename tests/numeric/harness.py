@@ -50,6 +50,7 @@ import mpmath as mp
 import numpy as np
 from numpy.typing import NDArray
 
+from gradscope.errors import ConfigError
 from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn, scale_to_norm
 from gradscope.model import RNN
 from gradscope.numeric.forward import forward, rnn_steps
@@ -296,8 +297,11 @@ def _array_case(seed: int, family: str, rng: np.random.Generator) -> Case:
 
 
 def _finite_run(rnn: RNN, x: FloatArray) -> bool:
-    with np.errstate(over="ignore", invalid="ignore"):
+    """Whether the run stays finite (gradscope refuses one that overflows)."""
+    try:
         traj = forward(rnn, x)
+    except ConfigError:
+        return False
     return bool(np.all(np.isfinite(traj.h)) and np.all(np.isfinite(traj.z)))
 
 
