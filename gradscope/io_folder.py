@@ -31,6 +31,7 @@ from gradscope.errors import ConfigError
 
 __all__ = [
     "MANIFEST_NAME",
+    "check_can_write",
     "check_output_folder",
     "install_folder",
     "make_staging_folder",
@@ -41,6 +42,66 @@ __all__ = [
 MANIFEST_NAME = "gradscope-manifest.json"
 _FORMAT = "gradscope-manifest/1"
 _MAX_MANIFEST_BYTES = 1 << 20  # a manifest lists a few dozen files
+
+
+#: Room for the temporary names gradscope writes beside an output (".NAME.tmp…").
+_TEMP_NAME_EXTRA = 24
+
+
+def check_can_write(
+    path: str | os.PathLike[str], *, what: str, folder: bool = False, beside: bool = False
+) -> None:
+    """Refuse, before any work, an output location that cannot be written.
+
+    The name must leave room for gradscope's temporary name beside it within the
+    file system's limit, the place must be (or be inside) an existing folder,
+    and that folder must accept a new file: a probe file is created there and
+    removed at once, since neither permissions nor ``os.access`` tell whether
+    ``/proc``, a read-only mount or a full quota will take one.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (or, with ``folder``, the folder) to be written.
+    what : str
+        The option, for messages (e.g. ``"--plot"``).
+    folder : bool
+        ``path`` is a folder that may exist already (files are written in it).
+    beside : bool
+        The writing happens in ``path``'s parent (a report's staging folder,
+        swapped in): probe there, whatever ``path`` is now.
+
+    Raises
+    ------
+    ConfigError
+    """
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    try:  # first: a name past the limit makes every stat of it fail
+        name_max = int(os.pathconf(parent if parent.is_dir() else ".", "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        name_max = 255
+    size = len(os.fsencode(p.name))
+    if size + _TEMP_NAME_EXTRA > name_max:
+        raise ConfigError(
+            f"{what} {p.name[:40]}…: the name is {size} bytes and this file system allows "
+            f"{name_max} (with gradscope's temporary name beside it, "
+            f"{name_max - _TEMP_NAME_EXTRA}); choose a shorter name"
+        )
+    if p.is_dir() and not folder:
+        raise ConfigError(f"{what} {p}: is a folder; give a file name")
+    if folder and p.exists() and not p.is_dir():
+        raise ConfigError(f"{what} {p}: exists and is not a folder")
+    target = p if folder and not beside and p.is_dir() else parent
+    if not target.is_dir():
+        kind = "is not a folder" if target.exists() else "does not exist"
+        raise ConfigError(f"{what} {p}: {target} {kind}; create the folder first")
+    try:
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".gradscope-probe-")
+    except OSError as exc:
+        raise ConfigError(f"{what} {p}: cannot write in {target} ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _sha256(path: Path) -> str:
@@ -168,6 +229,7 @@ def check_output_folder(
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise ConfigError(f"{option} {folder}: the parent folder {parent} does not exist")
+    check_can_write(path, what=option, folder=True, beside=True)  # staging goes beside it
     if path.is_symlink():
         raise ConfigError(f"{option} {folder}: is a link; give the folder it points to instead")
     if not path.exists():

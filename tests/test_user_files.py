@@ -271,3 +271,29 @@ def test_the_forward_pass_names_the_step_that_overflowed():
             rnn_steps(rnn, np.ones((5, 1)))
         tanh = RNN(W_hh=np.eye(2), W_xh=np.ones((2, 1)), activation="tanh")
         assert np.all(rnn_steps(tanh, np.full((3, 1), 1e308)).dphi == 0.0)  # saturated
+
+
+LONG = "a" * 300
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check", "--out", "{bad}", "--budget", "5"),
+        ("plot", "decay", "--norm", "0.9", "-o", "{bad}.png"),
+        ("bound", "--norm", "0.9", "--T", "5", "--plot", "{bad}.png"),
+        ("sweep", "--norms", "0.9", "--hidden", "4", "--T", "5", "--out", "{bad}.csv"),
+        ("report", "-o", "{bad}", "--T", "5"),
+    ],
+    ids=["check", "plot", "bound-plot", "sweep", "report"],
+)
+@pytest.mark.parametrize("bad", ["/proc/x", "afile/x", LONG], ids=["proc", "under-a-file", "long"])
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, args, bad):
+    """Issue 16: these were tracebacks, and check failed only after its whole search."""
+    (tmp_path / "afile").write_text("x")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run(*(a.format(bad=bad) for a in args), cwd=tmp_path)
+    assert result.returncode in (1, 2), result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error:")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

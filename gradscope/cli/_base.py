@@ -192,6 +192,13 @@ def _check_plot_path(path: str | None) -> None:
         raise click.BadParameter(
             f"{path}: the folder {folder} does not exist", param_hint="'--plot'"
         )
+    from gradscope.errors import ConfigError
+    from gradscope.io_folder import check_can_write
+
+    try:
+        check_can_write(path, what="")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).strip(), param_hint="'--plot'") from None
 
 
 _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -66,6 +66,10 @@ def check(
     from gradscope.claims import CLAIM_IDS, check_claim
 
     _check_plot_path(plot_file)
+    if out:
+        from gradscope.io_folder import check_can_write
+
+        check_can_write(out, what="--out", folder=True)  # before the searches, not after
     show_progress = sys.stderr.isatty()
     results = []
     for claim_id in claim_ids or CLAIM_IDS:

@@ -134,8 +134,14 @@ def check_output_path(path: str | os.PathLike[str]) -> None:
     ------
     OutputPathError
     """
+    from gradscope.io_folder import check_can_write
+
     p = Path(path)
     output_format(p)
+    try:  # the name's length, the folder, and a probe file in it
+        check_can_write(p, what="--out")
+    except ConfigError as exc:
+        raise OutputPathError(str(exc).removeprefix("--out ")) from None
     if p.is_dir():
         raise OutputPathError(f"{p}: is a folder; give a file name ending in .csv or .jsonl")
     parent = p.parent if str(p.parent) else Path(".")
