@@ -76,6 +76,7 @@ def check_can_write(
     ConfigError
     """
     p = Path(path)
+    at = f"{what} {p}" if what else str(p)  # how messages name the location
     parent = p.parent if str(p.parent) else Path(".")
     try:  # first: a name past the limit makes every stat of it fail
         name_max = int(os.pathconf(parent if parent.is_dir() else ".", "PC_NAME_MAX"))
@@ -84,22 +85,23 @@ def check_can_write(
     size = len(os.fsencode(p.name))
     if size + _TEMP_NAME_EXTRA > name_max:
         raise ConfigError(
-            f"{what} {p.name[:40]}…: the name is {size} bytes and this file system allows "
+            f"{what} {p.name[:40]}…".lstrip()
+            + f": the name is {size} bytes and this file system allows "
             f"{name_max} (with gradscope's temporary name beside it, "
             f"{name_max - _TEMP_NAME_EXTRA}); choose a shorter name"
         )
     if p.is_dir() and not folder:
-        raise ConfigError(f"{what} {p}: is a folder; give a file name")
+        raise ConfigError(f"{at}: is a folder; give a file name")
     if folder and p.exists() and not p.is_dir():
-        raise ConfigError(f"{what} {p}: exists and is not a folder")
+        raise ConfigError(f"{at}: exists and is not a folder")
     target = p if folder and not beside and p.is_dir() else parent
     if not target.is_dir():
         kind = "is not a folder" if target.exists() else "does not exist"
-        raise ConfigError(f"{what} {p}: {target} {kind}; create the folder first")
+        raise ConfigError(f"{at}: {target} {kind}; create the folder first")
     try:
         fd, probe = tempfile.mkstemp(dir=target, prefix=".gradscope-probe-")
     except OSError as exc:
-        raise ConfigError(f"{what} {p}: cannot write in {target} ({exc.strerror})") from None
+        raise ConfigError(f"{at}: cannot write in {target} ({exc.strerror})") from None
     os.close(fd)
     os.unlink(probe)
 
@@ -226,9 +228,6 @@ def check_output_folder(
                 f"{option} {folder}: contains the input file {name}, which the new folder "
                 "would replace; write the report somewhere else"
             )
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise ConfigError(f"{option} {folder}: the parent folder {parent} does not exist")
     check_can_write(path, what=option, folder=True, beside=True)  # staging goes beside it
     if path.is_symlink():
         raise ConfigError(f"{option} {folder}: is a link; give the folder it points to instead")

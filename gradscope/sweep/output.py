@@ -138,20 +138,12 @@ def check_output_path(path: str | os.PathLike[str]) -> None:
 
     p = Path(path)
     output_format(p)
-    try:  # the name's length, the folder, and a probe file in it
-        check_can_write(p, what="--out")
+    try:  # not a folder, the name's length, the folder, and a probe file in it
+        check_can_write(p, what="")
     except ConfigError as exc:
-        raise OutputPathError(str(exc).removeprefix("--out ")) from None
-    if p.is_dir():
-        raise OutputPathError(f"{p}: is a folder; give a file name ending in .csv or .jsonl")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputPathError(f"{p}: the folder {parent} does not exist; create it first")
-    if p.exists():
-        if not os.access(p, os.R_OK | os.W_OK):
-            raise OutputPathError(f"{p}: cannot be read and written (permission denied)")
-    if not os.access(parent, os.W_OK):  # the final rewrite renames a file into parent
-        raise OutputPathError(f"{p}: the folder {parent} is not writable")
+        raise OutputPathError(str(exc)) from None
+    if p.exists() and not os.access(p, os.R_OK | os.W_OK):  # resumed: read, then rewritten
+        raise OutputPathError(f"{p}: cannot be read and written (permission denied)")
 
 
 def _cell(value: Any) -> str:
