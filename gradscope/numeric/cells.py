@@ -58,7 +58,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from gradscope.errors import ConfigError
 from gradscope.model import get_activation
-from gradscope.numeric.steps import Steps, log10_row_scaled_frobenius
+from gradscope.numeric.steps import Steps, log10_add, log10_row_scaled_frobenius
 
 __all__ = [
     "GRUCell",
@@ -76,7 +76,6 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 _SIGMOID = get_activation("sigmoid")
 _TANH = get_activation("tanh")
-LN10 = math.log(10.0)
 
 
 def _frozen(value: ArrayLike, name: str, shape: tuple[int, ...]) -> FloatArray:
@@ -291,11 +290,10 @@ def gru_forward(cell: GRUCell, inputs: ArrayLike, h0: ArrayLike | None = None) -
     return GRUTrajectory(h=h, gx=gx, gh=gh)
 
 
-def _log10_plus(log_a: FloatArray, b: FloatArray) -> FloatArray:
-    """log10(10**log_a + b) for b >= 0, without overflow."""
-    with np.errstate(divide="ignore"):
-        out: FloatArray = np.logaddexp(log_a * LN10, np.log(b)) / LN10
-    return out
+def _two_s_plus(log_s: FloatArray, x: FloatArray) -> FloatArray:
+    """log10(2 · 10**log_s + x) for x >= 0: the size of the gate terms plus a diagonal term."""
+    with np.errstate(divide="ignore"):  # x = 0: log10 is -inf, which log10_add takes as 0
+        return log10_add(math.log10(2.0) + log_s, np.log10(x))
 
 
 class _DiagWSteps(Steps):
@@ -389,7 +387,7 @@ class LSTMSteps(_DiagWSteps):
         n = self.hidden
         f = np.max(np.abs(w[..., 4 * n : 5 * n]), axis=-1)
         k = np.max(np.abs(w[..., 5 * n :]), axis=-1)
-        out: FloatArray = np.log10(1.0 + k) + _log10_plus(math.log10(2.0) + log_s, f)
+        out: FloatArray = np.log10(1.0 + k) + _two_s_plus(log_s, f)
         return out
 
     def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
@@ -441,7 +439,7 @@ class GRUSteps(_DiagWSteps):
         r""":math:`N_t = 2 S + \|z_t\|_\infty`, S the stacked gate term (see LSTMSteps)."""
         log_s, w = self._log10_gate_terms(t)
         z = np.max(np.abs(w[..., 3 * self.hidden :]), axis=-1)
-        return _log10_plus(math.log10(2.0) + log_s, z)
+        return _two_s_plus(log_s, z)
 
     def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
         t = self._check_t(t)

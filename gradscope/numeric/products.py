@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from gradscope.errors import ConfigError, NumericalError
 from gradscope.numeric.graded import SAFETY, log10_bounds
-from gradscope.numeric.steps import Steps, as_steps, check_range
+from gradscope.numeric.steps import Steps, as_steps, check_range, log10_add
 
 __all__ = [
     "HorizonScan",
@@ -137,12 +137,6 @@ def _scalar_or_array(x: NDArray[np.float64]) -> float | NDArray[np.float64]:
     return float(x) if x.ndim == 0 else x
 
 
-def _log10_add(a: FloatArray, b: FloatArray) -> FloatArray:
-    """log10(10**a + 10**b), elementwise, -inf allowed."""
-    out: FloatArray = np.logaddexp(a * LN10, b * LN10) / LN10
-    return out
-
-
 class _Ledger:
     r"""The rounding of a forward product, recorded while it runs, and its bound.
 
@@ -184,12 +178,12 @@ class _Ledger:
             rounding = math.log10(self.c) + log_n + log_m
             underflow = math.log10((self.n + 8) * self.n * _TINY)
         exact = np.isneginf(log_n) | np.isneginf(log_m)
-        local = np.where(exact, -np.inf, _log10_add(rounding, np.full_like(rounding, underflow)))
+        local = np.where(exact, -np.inf, log10_add(rounding, np.full_like(rounding, underflow)))
         local = local + product.e * LOG10_2
         self.local.append(local)
         self.log_n.append(log_n)
         with np.errstate(invalid="ignore"):
-            self.log_running = _log10_add(self.log_running + log_n, local)
+            self.log_running = log10_add(self.log_running + log_n, local)
 
     def log10_error(self, steps: Steps, start: int, log10_norm: FloatArray) -> FloatArray:
         r"""The bound on :math:`|\Delta \log_{10} \sigma_1|`: NaN for an exact zero.
@@ -205,7 +199,7 @@ class _Ledger:
             for j in range(len(self.local) - 1, -1, -1):
                 log_q = back.log10_frobenius()
                 log_q = np.where(np.isneginf(log_q), after, log_q)
-                summed = _log10_add(summed, log_q + self.local[j])
+                summed = log10_add(summed, log_q + self.local[j])
                 back.step(steps, start + j + 1, transpose=True)
                 after = after + self.log_n[j]
             total = np.minimum(total, summed)

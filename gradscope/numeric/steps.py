@@ -42,12 +42,14 @@ __all__ = [
     "StreamSteps",
     "as_steps",
     "check_range",
+    "log10_add",
     "log10_frobenius",
     "log10_row_scaled_frobenius",
     "unbatched_steps",
 ]
 
 FloatArray = NDArray[np.float64]
+_LN10 = float(np.log(10.0))
 
 
 def check_range(start: int, end: int | None, T: int | None) -> tuple[int, int | None]:
@@ -92,6 +94,12 @@ def log10_frobenius(A: FloatArray) -> FloatArray:
             + 0.5 * np.log10(np.sum((A / scale) ** 2, axis=(-2, -1))),
             -np.inf,
         )
+    return out
+
+
+def log10_add(a: FloatArray, b: FloatArray) -> FloatArray:
+    """log10(10**a + 10**b), elementwise, without overflow; ``-inf`` stands for 0."""
+    out: FloatArray = np.logaddexp(a * _LN10, b * _LN10) / _LN10
     return out
 
 
