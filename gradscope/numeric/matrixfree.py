@@ -13,9 +13,11 @@ the Jacobians for T = 1000 would be 33.5 GB and is never built.
 **Orthogonal iteration in graded form.** Forward and backward passes alternate
 (subspace iteration on :math:`P^\top P`, Golub & Van Loan, *Matrix
 Computations*, 4th ed., §7.3.2 and §8.2.4), each pass re-orthonormalising the
-block by Householder QR with sorted rows every few steps, exactly as the
-discrete QR method of :mod:`gradscope.numeric.graded` does for the whole
-spectrum (Stewart, *ETNA* 3, 1995). A pass from a basis ``V`` (n × b) gives
+block by Householder QR with sorted rows every few steps: a pass *is* the
+graded engine's block loop (:func:`~gradscope.numeric.graded.blocks.block_loop`,
+the discrete QR method, Stewart, *ETNA* 3, 1995) started from ``V`` instead of
+the identity, over the factors ``Steps.factors`` (forward) or
+``Steps.transposed_factors`` (backward) give. A pass from a basis ``V`` (n × b) gives
 
 .. math::  P V = Q \operatorname{diag}(e^{\ell}) U
 
@@ -27,7 +29,7 @@ the block is factorised before its (measured) condition number passes
 The singular values of the b × b graded factor are the *Ritz values* of the
 pass (Rayleigh–Ritz on the pair of subspaces), computed to high relative
 accuracy by one-sided Jacobi in log-scaled form
-(:func:`~gradscope.numeric.graded.graded_log_singular_values`; Demmel &
+(:func:`~gradscope.numeric.graded.jacobi.graded_log_singular_values`; Demmel &
 Veselić 1992). The next pass starts from ``Q``.
 
 Methods on :math:`P^\top P` itself (LOBPCG, Knyazev 2001; ``eigsh``) square
@@ -47,9 +49,10 @@ the top k (or ``c_h <= rtol``, or the change stopped shrinking at rounding
 level). When one more pass should be enough, it is made on the k Ritz vectors
 only — as accurate for the top k as a full pass, and cheaper — and accepted if
 its own prediction is below ``rtol``. A well-separated top 1 thus takes two
-passes on the block and one on a single vector. For one vector (b = 1) no QR
-is needed within a pass (the block's condition number is 1); the scale is kept
-as an exact power of two.
+passes on the block and one on a single vector. For one vector (b = 1) a
+block's amplification is 1, so only ``max_block`` and the scale (kept as an
+exact power of two) close it. The blocks of a pass budget the error of the top
+k directions only (``leading``), at ``MF_ERROR_PER_FACTOR`` per factor.
 
 **Error bound.** Each value's ``log10_error`` is the passes' rounding plus an
 a-posteriori residual bound (:func:`_residual_errors`), not the extrapolated
@@ -72,45 +75,29 @@ from __future__ import annotations
 
 import math
 import os
-from collections import deque
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gradscope.errors import ConfigError
-from gradscope.numeric.graded import (
-    MAX_BLOCK,
+from gradscope.numeric.graded.blocks import MAX_BLOCK, GradedProduct, block_loop
+from gradscope.numeric.graded.bounds import (
     SAFETY,
     UNIT_ROUNDOFF,
-    Factor,
-    _block_error,
-    _coupling_error,
-    _explicit_factors,
-    _fold,
-    _jacobi,
-    _jacobi_start,
-    _log_cond,
-    _row_scaled_factors,
-    _tidy,
-    graded_log_singular_values,
-    graded_singular_values,
     json_errors,
     log10_bounds,
     sorted_errors,
 )
-from gradscope.numeric.kernels import _qr_rows_sorted
-from gradscope.numeric.steps import (
-    ArraySteps,
-    ConstantSteps,
-    RNNSteps,
-    Steps,
-    as_steps,
-    check_range,
+from gradscope.numeric.graded.factors import _log_cond
+from gradscope.numeric.graded.jacobi import (
+    graded_log_singular_values,
+    graded_singular_values,
+    graded_svd,
 )
+from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps, as_steps, check_range
+from gradscope.progress import task as progress_task
 
 __all__ = [
     "METHODS",
@@ -130,6 +117,13 @@ LN10 = math.log(10.0)
 #: Bound on the measured condition number of one block of steps. Lower than the
 #: full spectrum's 1e10: a QR of n × b costs little beside the steps themselves.
 MF_COND_LIMIT = 1e8
+#: The per-factor error budget of a pass's blocks, for the top k directions only. Looser
+#: than the full spectrum's 1e-13: the values reported carry an a-posteriori residual
+#: bound (_residual_errors), so the budget only has to keep the passes from stalling.
+#: Measured on the harness (tests/numeric/test_matrixfree_accuracy.py, 440 cases): at
+#: 1e-12 … 1e-9 a tanh Jordan block's passes stall 5.5 decades off (bounds inf); at 1e-8
+#: every value lies inside its bound; n = 512, T = 1000, top 1: 1.4 s (2.6 s before).
+MF_ERROR_PER_FACTOR = 1e-8
 #: ``--method`` choices of ``gradscope spectrum``.
 METHODS = ("auto", "graded", "matrix-free")
 #: From this hidden size on ``auto`` uses the matrix-free method for ``--top K``.
@@ -274,7 +268,41 @@ class TopSpectrumResult:
         return out
 
 
-# --- the factors of a forward and a backward pass -----------------------------------
+# --- one pass ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """``X V = Q diag(e^ℓ) U`` for the pass's operator X (P or Pᵀ) and input basis V."""
+
+    Q: FloatArray  # (n, K) orthonormal
+    log_scales: FloatArray  # (K,)
+    U: FloatArray  # (K, b), upper trapezoidal, unit rows
+    log_diag: FloatArray  # (b,) Σ log |R_ii|, the QR-method sums
+    qr_count: int
+    longest: int
+    log_error: FloatArray  # (K,) first-order rounding error of each direction (natural log)
+    lost: bool  # did a flush or a fold drop a nonzero row (a zero that is not exact)?
+    factors: int  # factors applied (each may move the block's scale into the log)
+
+    @classmethod
+    def of(cls, p: GradedProduct) -> _Pass:
+        """The pass that the block loop made."""
+        assert p.Q is not None and p.U is not None and p.log_error is not None
+        return cls(
+            p.Q,
+            p.log_scales,
+            p.U,
+            p.log_diag,
+            p.qr_count,
+            p.longest_block,
+            p.log_error,
+            not p.zeros_exact,
+            p.factors,
+        )
+
+
+# --- the condition bound a pass starts from ---------------------------------------
 
 
 def _log_cond_bound(W: FloatArray) -> float:
@@ -283,7 +311,7 @@ def _log_cond_bound(W: FloatArray) -> float:
     Exact (an SVD) up to n = 256; above, :math:`\kappa_2 \le n\,\kappa_1` with
     :math:`\kappa_1 = \|W\|_1 \|W^{-1}\|_1` from one inverse (4× cheaper than the
     SVD). The blocks' measured conditions correct a loose bound
-    (:func:`_graded_pass`).
+    (:func:`~gradscope.numeric.graded.blocks.block_loop`).
     """
     n = W.shape[-1]
     if n <= 256:
@@ -296,225 +324,28 @@ def _log_cond_bound(W: FloatArray) -> float:
     return math.log(k1) + math.log(n) if math.isfinite(k1) and k1 > 0 else math.inf
 
 
-def _scale_rows(d: FloatArray, V: FloatArray) -> FloatArray:
-    return d[:, None] * V
-
-
-def _then_scale(d: FloatArray, M: FloatArray, V: FloatArray) -> FloatArray:
-    out: FloatArray = M @ V
-    out *= d[:, None]
-    return out
-
-
-def _forward_factors(steps: Steps, start: int, end: int, log_kappa: float) -> Iterator[Factor]:
-    r"""Factors of :math:`J_{start+1}, \dots, J_{end}`, in order, each with a bound on log κ."""
-    if isinstance(steps, RNNSteps):
-        W = steps.W_hh
-        for t in range(start + 1, end + 1):
-            d = np.abs(steps.dphi[t - 1])
-            yield from _row_scaled_factors(d, partial(steps.apply, t), W, log_kappa)
-    elif isinstance(steps, ConstantSteps):
-        live = int(np.count_nonzero(np.abs(steps.W).max(axis=1)))
-        for _ in range(start + 1, end + 1):
-            yield Factor(steps.W.__matmul__, log_kappa, True, live)
-    elif isinstance(steps, ArraySteps):
-        yield from _explicit_factors(steps.matrices(start, end), start)
-    else:
-        for t in range(start + 1, end + 1):
-            yield Factor(partial(steps.apply, t), math.inf, True, steps.n)
-
-
-def _backward_factors(
-    steps: Steps, start: int, end: int, log_kappa: float, WT: FloatArray | None = None
-) -> Iterator[Factor]:
-    r"""Factors of :math:`P^\top = J_{start+1}^\top \cdots J_{end}^\top`, in the order applied.
-
-    For an RNN, :math:`J_t^\top = W^\top D_t`, so the pass applies
-    :math:`D_{end}, W^\top, D_{end-1}, W^\top, \dots, D_{start+1}, W^\top`; it is
-    grouped as :math:`D_{end}`, then :math:`D_{t} W^\top` for ``t = end-1 … start+1``,
-    then :math:`W^\top`, so every factor but the last is row-scaled (the row
-    scaling applied last, which sorted-row QR keeps accurate) and a scaling that
-    spans more than ``2**500`` is split as in the forward pass. ``WT`` is a
-    C-ordered copy of ``W.T``: OpenBLAS multiplies a transposed view by a thin
-    block about twice as slowly (n = 2048, 16 columns: 10.3 ms against 4.4 ms).
-    """
-    if isinstance(steps, RNNSteps):
-        WT = steps.W_hh.T if WT is None else WT
-        d_end = steps.dphi[end - 1]
-        yield from _row_scaled_factors(np.abs(d_end), partial(_scale_rows, d_end), None, 0.0)
-        for t in range(end - 1, start, -1):
-            d = steps.dphi[t - 1]
-            yield from _row_scaled_factors(np.abs(d), partial(_then_scale, d, WT), WT, log_kappa)
-        live = int(np.count_nonzero(np.abs(steps.W_hh).max(axis=0)))
-        yield Factor(WT.__matmul__, log_kappa, True, live)
-    elif isinstance(steps, ConstantSteps):
-        WT = steps.W.T if WT is None else WT
-        live = int(np.count_nonzero(np.abs(steps.W).max(axis=0)))
-        for _ in range(end, start, -1):
-            yield Factor(WT.__matmul__, log_kappa, True, live)
-    elif isinstance(steps, ArraySteps):
-        yield from _explicit_factors((steps.matrix(t).T for t in range(end, start, -1)), start)
-    else:
-        for t in range(end, start, -1):
-            yield Factor(partial(steps.apply_transpose, t), math.inf, True, steps.n)
-
-
-# --- one pass -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Pass:
-    """``X V = Q diag(e^ℓ) U`` for the pass's operator X (P or Pᵀ) and input basis V."""
-
-    Q: FloatArray  # (n, K) orthonormal
-    log_scales: FloatArray  # (K,)
-    U: FloatArray  # (K, b), upper trapezoidal, unit rows
-    log_diag: FloatArray  # (K,) Σ log |R_ii|, the QR-method sums
-    qr_count: int
-    longest: int
-    log_error: FloatArray  # (K,) first-order rounding error of each direction (natural log)
-    lost: bool = False  # did a flush or a fold drop a nonzero row (a zero that is not exact)?
-    factors: int = 0  # factors applied (each may move the block's scale into the log)
-
-
-def _graded_pass(
-    factors: Iterable[Factor], V: FloatArray, *, cond_limit: float, max_block: int
-) -> _Pass:
-    r"""Apply the factors to the orthonormal block ``V`` (n × b), keeping the result graded.
-
-    The discrete QR method of :func:`~gradscope.numeric.graded.graded_product`
-    started from ``V`` instead of the identity: a block of factors is applied,
-    factorised by sorted-row Householder QR (:func:`_qr_rows_sorted`) and its
-    ``R`` folded into ``diag(e^ℓ) U`` (:func:`_fold`). A block closes before its
-    predicted condition ``α Σ c`` passes ``cond_limit``, where ``c`` bounds each
-    factor's log κ and ``α`` is the largest of the last four measured ratios
-    ``log κ(R) / Σ c`` — for b ≪ n the bound is very loose (it holds for all n
-    directions) and the measured ratio lets blocks grow. One column (b = 1) is
-    never factorised inside the pass.
-    """
-    b = V.shape[1]
-    log_limit = math.log(cond_limit)
-    if b == 1:
-        max_block = 1 << 62
-    B, beta = V, 0.0
-    ell = np.zeros(b)
-    U = np.eye(b)
-    log_diag = np.zeros(b)
-    k = qr_count = longest = applied = 0
-    budget = 0.0
-    alpha, ratios = 1.0, deque[float](maxlen=4)
-
-    log_error = np.zeros(b)
-    flushed = 0.0
-    lost = False
-
-    def factorise() -> None:
-        nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha
-        nonlocal log_error, flushed, lost
-        Q, R = _qr_rows_sorted(B)
-        K = R.shape[0]
-        lost |= flushed == math.inf
-        log_error = log_error[:K] + _block_error(R, B.shape[0], k, flushed)[0]
-        flushed = 0.0
-        with np.errstate(divide="ignore"):
-            logd = np.log(np.abs(np.diagonal(R)))
-        log_diag = log_diag[:K] + logd + beta
-        log_error = log_error + _coupling_error(R, ell, k)[: log_error.size]
-        ell, U, dropped = _fold(R, beta, ell, U)
-        lost |= dropped
-        if b > 1 and 0.0 < budget < math.inf and K > 1:
-            sv = np.linalg.svd(R[:, :K], compute_uv=False)
-            if sv[-1] > 0.0:
-                ratios.append(math.log(sv[0] / sv[-1]) / budget)
-                alpha = max(ratios)
-        qr_count, longest = qr_count + 1, max(longest, k)
-        B, beta, k, budget = Q, 0.0, 0, 0.0
-
-    rank_drop = False
-    for apply, c, _last, live, _growth in factors:
-        if k and (rank_drop or k >= max_block or (b > 1 and alpha * (budget + c) > log_limit)):
-            factorise()
-        rank_drop = live < B.shape[1]
-        if B.shape[1] == 0:
-            continue  # the product is exactly zero from here on
-        B, beta, moved = _tidy(apply(B), beta)
-        flushed = max(flushed, moved)
-        k += 1
-        applied += 1
-        budget += c
-    if k:
-        factorise()
-    return _Pass(
-        Q=B,
-        log_scales=ell,
-        U=U,
-        log_diag=log_diag,
-        qr_count=qr_count,
-        longest=longest,
-        log_error=log_error,
-        lost=lost,
-        factors=applied,
-    )
-
-
-# --- the b × b graded factor with its singular vectors ------------------------------
-
-
-def _graded_svd(
-    log_scales: FloatArray, U: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, int]:
-    r"""SVD of ``G = diag(e^ℓ) U`` (K × b) with vectors, to high relative accuracy.
-
-    As :func:`~gradscope.numeric.graded.graded_log_singular_values` (sort the
-    rows, LQ factorisation ``U = M V_q``, one-sided Jacobi on the columns of the
-    column-graded ``L = diag(e^ℓ) M``), with the rotations accumulated:
-    ``L Z = W diag(σ)``, so ``G = Π W diag(σ) (V_q^T Z)^T``.
-
-    Returns
-    -------
-    log_sigma : (r,) ndarray
-        Natural logs of the r nonzero-row singular values, descending
-        (``-inf`` for exact zeros among them).
-    X : (K, r) ndarray
-        Left singular vectors (columns).
-    Y : (b, r) ndarray
-        Right singular vectors (columns).
-    sweeps : int
-
-    Raises
-    ------
-    NumericalError
-        If one-sided Jacobi has not converged after ``_MAX_SWEEPS`` sweeps.
-    """
-    K, b = U.shape
-    live = np.flatnonzero(np.isfinite(log_scales))
-    r = live.size
-    if r == 0:
-        return np.full(0, -np.inf), np.zeros((K, 0)), np.zeros((b, 0)), 0
-    ell = np.asarray(log_scales[live], dtype=np.float64)
-    order = np.argsort(-ell, kind="stable")
-    rows = live[order]
-    ell = ell[order]
-    Qm, Rm = np.linalg.qr(U[rows].T)  # U_sorted^T = Qm Rm: M = Rm^T, V_q = Qm^T
-    X, ell = _jacobi_start(ell, Rm.T)
-    Z = np.eye(r)
-    sweep = _jacobi(X, ell, max_sweeps=_MAX_SWEEPS, Z=Z)
-    lengths = np.sqrt(np.einsum("ij,ij->i", X, X))
-    with np.errstate(divide="ignore"):
-        values = ell + np.log(lengths)
-    idx = np.argsort(-values, kind="stable")
-    Wl = X[idx] / np.where(lengths[idx] > 0.0, lengths[idx], 1.0)[:, None]
-    Xout = np.zeros((K, r))
-    Xout[rows] = Wl.T
-    Y = Qm @ Z[:, idx]
-    return values[idx], Xout, Y, sweep
-
-
 # --- memory and method --------------------------------------------------------------
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
+    """Bytes a new allocation of this process can get, or None if unknown.
+
+    The least of the machine's free memory (Linux ``MemAvailable``), what this
+    process's cgroup still allows (``memory.max`` less ``memory.current``, cgroup
+    v2) and what its address-space limit (``ulimit -v``, ``RLIMIT_AS``) leaves
+    beside what it has mapped: a limit the estimate ignored made LAPACK fail
+    inside an allocation (``init_gesdd failed init``) instead of a refusal.
+    """
+    candidates = [m for m in (_meminfo_available(), _cgroup_room(), _address_room()) if m]
+    if candidates:
+        return min(candidates)
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
@@ -522,9 +353,40 @@ def available_memory() -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+def _cgroup_room() -> int | None:
+    """``memory.max − memory.current`` of this process's cgroup (v2), or None."""
     try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
+        with open("/proc/self/cgroup", encoding="ascii") as f:
+            path = next((ln[3:].strip() for ln in f if ln.startswith("0::")), None)
+        if path is None:
+            return None
+        folder = os.path.join("/sys/fs/cgroup", path.lstrip("/"))
+        with open(os.path.join(folder, "memory.max"), encoding="ascii") as f:
+            limit = f.read().strip()
+        if limit == "max":
+            return None
+        with open(os.path.join(folder, "memory.current"), encoding="ascii") as f:
+            current = int(f.read().strip())
+        return max(int(limit) - current, 1)
+    except (OSError, ValueError):
+        return None
+
+
+def _address_room() -> int | None:
+    """What ``RLIMIT_AS`` leaves beside this process's mapped memory (``VmSize``), or None."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as f:
+            size = next((int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmSize:")), 0)
+        return max(int(soft) - size, 1)
+    except (ImportError, OSError, ValueError):
         return None
 
 
@@ -800,18 +662,15 @@ def compute_top_spectrum(
         raise ConfigError(f"rtol must be in (0, 1), got {rtol!r}")
     if not cond_limit > 1.0:
         raise ConfigError(f"cond_limit must be > 1, got {cond_limit!r}")
-    if isinstance(steps, RNNSteps):
-        steps.apply(end_, np.zeros((n, 0)))  # an incremental forward pass runs through end
-    log_kappa = 0.0
-    if b > 1 and isinstance(steps, RNNSteps):
-        log_kappa = _log_cond_bound(steps.W_hh)
-    elif b > 1 and isinstance(steps, ConstantSteps):
-        log_kappa = _log_cond_bound(steps.W)
-
-    WT = None
+    # The weights' condition seeds each block's prediction (a bound, cheaper than an SVD
+    # for large n); one vector needs none (its block's condition is 1).
+    log_kappa: float | None = None
     if isinstance(steps, RNNSteps | ConstantSteps):
-        W = steps.W_hh if isinstance(steps, RNNSteps) else steps.W
-        WT = np.ascontiguousarray(W.T)
+        log_kappa = (
+            0.0
+            if b == 1
+            else _log_cond_bound(steps.W_hh if isinstance(steps, RNNSteps) else steps.W)
+        )
 
     rng = np.random.default_rng(seed)
     V = np.linalg.qr(rng.standard_normal((n, b)))[0]
@@ -825,12 +684,27 @@ def compute_top_spectrum(
     V_in = V
 
     def run_pass(V_in: FloatArray, forward: bool) -> _Pass:
+        """One pass of P (forward) or Pᵀ on V_in: the graded engine's block loop."""
         factors = (
-            _forward_factors(steps, start, end_, log_kappa)
+            steps.factors(start, end_, log_kappa=log_kappa)
             if forward
-            else _backward_factors(steps, start, end_, log_kappa, WT)
+            else steps.transposed_factors(start, end_, log_kappa=log_kappa)
         )
-        return _graded_pass(factors, V_in, cond_limit=cond_limit, max_block=max_block)
+        label = f"matrix-free pass {passes + 1} ({'forward' if forward else 'backward'})"
+        with progress_task(label, end_ - start) as bar:
+            return _Pass.of(
+                block_loop(
+                    factors,
+                    n,
+                    V_in,
+                    start=start,
+                    cond_limit=cond_limit,
+                    max_block=max_block if V_in.shape[1] > 1 else 1 << 62,
+                    error_per_factor=MF_ERROR_PER_FACTOR,
+                    leading=k,  # the guard vectors beyond the top k need no per-factor budget
+                    advance=bar.advance,
+                )
+            )
 
     forward = True  # the direction of the next full pass
     # (pass, its input, the residual pass on its k output-side Ritz vectors, whether the
@@ -860,7 +734,7 @@ def compute_top_spectrum(
             # The last pass on the k Ritz vectors of this one only (a k-column block
             # costs less than b): as accurate for the top k as a full pass would be,
             # and the residual pass of this one's Ritz pairs (_residual_errors).
-            _, Xg, _, _ = _graded_svd(last.log_scales, last.U)
+            _, Xg, _, _ = graded_svd(last.log_scales, last.U)
             ritz = last.Q @ Xg[:, :k]
             check = run_pass(ritz, forward)
             passes += 1
@@ -878,14 +752,14 @@ def compute_top_spectrum(
     assert last is not None
     if residual_pass is None and last.Q.shape[1] > 0:
         # The residual pass: the other operator on the k Ritz vectors of the output side.
-        _, Xg, _, _ = _graded_svd(last.log_scales, last.U)
+        _, Xg, _, _ = graded_svd(last.log_scales, last.U)
         check = run_pass(last.Q @ Xg[:, :k], not forward)
         passes += 1
         qr_count += check.qr_count
         longest = max(longest, check.longest)
         residual_pass = (last, V_in, check, False)
     log10_error = np.full(k, np.nan)
-    log_sigma_all, Xg, Yg, sweeps = _graded_svd(last.log_scales, last.U)
+    log_sigma_all, Xg, Yg, sweeps = graded_svd(last.log_scales, last.U)
     # Forward pass: P V_in = Q G, so u = Q x and v = V_in y. Backward: Pᵀ V_in = Q G,
     # so V_inᵀ P Q = Gᵀ: u = V_in y and v = Q x.
     a_vectors = last.Q @ Xg  # (n, r), the pass's output side
@@ -910,6 +784,8 @@ def compute_top_spectrum(
             prior_errors = prior_errors + moved
             if reported:  # the values are the residual pass's: the prior's rounding too
                 prior_errors = prior_errors + _rounding(prior, prior_sigma)
+            else:  # ``moved`` is measured with the residual pass's own rounding
+                prior_errors = prior_errors + _rounding(check, check_sigma)
         log10_error = _top_errors(last, values, prior_errors)
     live = np.isfinite(values[:m])
     U_out[:, :m] = np.where(live, left[:, :m], 0.0)
@@ -979,7 +855,7 @@ def _residual_errors(prior: _Pass, prior_in: FloatArray, check: _Pass, k: int) -
     is about :math:`\varepsilon^2\sigma_1/\sigma_i`, so a value more than about
     30 decades below σ₁ can get an ``inf`` bound.
     """
-    prior_sigma, _, Yp, _ = _graded_svd(prior.log_scales, prior.U)
+    prior_sigma, _, Yp, _ = graded_svd(prior.log_scales, prior.U)
     m = min(k, prior_sigma.size)
     out = np.full(k, np.nan)
     if m == 0:

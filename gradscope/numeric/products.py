@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gradscope.errors import ConfigError, NumericalError
-from gradscope.numeric.graded import SAFETY, log10_bounds
+from gradscope.numeric.graded.bounds import SAFETY, log10_bounds
 from gradscope.numeric.steps import Steps, as_steps, check_range, log10_add
 
 __all__ = [
@@ -240,7 +240,7 @@ class SpectralNorm:
     log10_error : float or ndarray
         A first-order bound on the error of ``log10_norm`` against the exact
         product of the stored float64 step data, times the safety factor of
-        :data:`gradscope.numeric.graded.SAFETY` (docs: "How exact is exact");
+        :data:`gradscope.numeric.graded.bounds.SAFETY` (docs: "How exact is exact");
         ``inf`` where rounding may have decided the value, ``nan`` for an exact
         zero (every term of the bound is exactly zero).
     factors : int

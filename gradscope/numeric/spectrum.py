@@ -33,15 +33,9 @@ from numpy.typing import ArrayLike, NDArray
 from gradscope.errors import ConfigError
 from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.graded import (
-    SAFETY,
-    GradedProduct,
-    graded_product,
-    graded_singular_values,
-    json_errors,
-    log10_bounds,
-    sorted_errors,
-)
+from gradscope.numeric.graded.blocks import GradedProduct, graded_product
+from gradscope.numeric.graded.bounds import SAFETY, json_errors, log10_bounds, sorted_errors
+from gradscope.numeric.graded.jacobi import graded_singular_values
 from gradscope.numeric.steps import Steps, check_range, unbatched_steps
 
 __all__ = [

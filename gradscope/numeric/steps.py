@@ -32,6 +32,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gradscope.errors import ConfigError
+from gradscope.numeric.graded.factors import (
+    Factor,
+    applied_factors,
+    explicit_factors,
+    transposed_weight_factors,
+    weight_factors,
+)
 
 __all__ = [
     "ArraySteps",
@@ -198,6 +205,35 @@ class Steps(abc.ABC):
         for t in range(start + 1, end + 1):
             yield self.matrix(t)
 
+    def factors(
+        self, start: int, end: int | None, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        r"""The factors of :math:`J_{start+1}, \dots, J_{end}` as the graded engine applies them.
+
+        :math:`J_{start+1}` first (``end`` None: to the end of a stream). The
+        default reaches each :math:`J_t` through :meth:`apply` (no bound on its
+        condition is known); subclasses whose Jacobians have structure (a row
+        scaling of one ``W``, explicit matrices) give factors that say so.
+        ``log_kappa``, a bound on the log-condition of a weight matrix that the
+        caller knows already, is used where the factors have one.
+        """
+        start, end = check_range(start, end, self.T)
+        assert end is not None
+        return applied_factors(self.apply, range(start + 1, end + 1), self.n)
+
+    def transposed_factors(
+        self, start: int, end: int, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        r"""The factors of :math:`(J_{end} \cdots J_{start+1})^\top`, :math:`J_{end}^\top` first.
+
+        Each step ends on a factor (``last``), so a product of the first ones
+        is a transposed product ending at ``end``. The default goes through
+        :meth:`apply_transpose`.
+        """
+        start, end_ = check_range(start, end, self.T)
+        assert end_ is not None
+        return applied_factors(self.apply_transpose, range(end_, start, -1), self.n)
+
     def reversed_transposed(self) -> Steps:
         r"""The steps read from the end and transposed: :math:`K_j = J_{T+1-j}^\top`.
 
@@ -264,6 +300,20 @@ class ReversedTransposedSteps(Steps):
     def reversed_transposed(self) -> Steps:
         return self._steps
 
+    def factors(
+        self, start: int, end: int | None, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        start, end_ = check_range(start, end, self._T)
+        assert end_ is not None
+        return self._steps.transposed_factors(self._T - end_, self._T - start, log_kappa=log_kappa)
+
+    def transposed_factors(
+        self, start: int, end: int, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        start, end_ = check_range(start, end, self._T)
+        assert end_ is not None
+        return self._steps.factors(self._T - end_, self._T - start, log_kappa=log_kappa)
+
 
 class RNNSteps(Steps):
     r"""Step Jacobians of a vanilla RNN, :math:`J_t = \operatorname{diag}(d_t) W_{hh}`.
@@ -283,7 +333,7 @@ class RNNSteps(Steps):
     one ``W_hh.T @ U``.
     """
 
-    __slots__ = ("W_hh", "dphi")
+    __slots__ = ("W_hh", "_WT", "dphi")
 
     def __init__(self, W_hh: FloatArray, dphi: FloatArray) -> None:
         if W_hh.ndim < 2 or W_hh.shape[-1] != W_hh.shape[-2]:
@@ -294,6 +344,7 @@ class RNNSteps(Steps):
             )
         self.W_hh = W_hh
         self.dphi = dphi
+        self._WT: FloatArray | None = None
 
     @property
     def n(self) -> int:
@@ -331,6 +382,35 @@ class RNNSteps(Steps):
         t = self._check_t(t)
         out: NDArray[np.bool_] = (self.dphi[..., t - 1, :, None] != 0.0) & (self.W_hh != 0.0)
         return out
+
+    def factors(
+        self, start: int, end: int | None, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        """``diag(d_t) W_hh`` as row-scaled factors of one matrix (unbatched)."""
+        start, end_ = check_range(start, end, self.T)
+        assert end_ is not None
+        self._check_t(end_)  # steps computed on demand (forward.IncrementalRNNSteps) run to end
+        return weight_factors(self.W_hh, self.dphi[start:end_], end_ - start, log_kappa=log_kappa)
+
+    def transposed_factors(
+        self, start: int, end: int, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        """``W_hhᵀ diag(d_t)`` as a row scaling, then ``W_hhᵀ`` (a C-ordered copy, kept)."""
+        start, end_ = check_range(start, end, self.T)
+        assert end_ is not None
+        self._check_t(end_)
+        return transposed_weight_factors(
+            self.W_hh,
+            self.dphi[start:end_],
+            end_ - start,
+            WT=self._transposed_weights(),
+            log_kappa=log_kappa,
+        )
+
+    def _transposed_weights(self) -> FloatArray:
+        if self._WT is None:
+            self._WT = np.ascontiguousarray(self.W_hh.T)
+        return self._WT
 
     def take(self, index: NDArray[np.intp]) -> RNNSteps:
         return RNNSteps(self.W_hh[index], self.dphi[index])
@@ -376,6 +456,21 @@ class ConstantSteps(Steps):
         self._check_t(t)
         return self.W @ V
 
+    def factors(
+        self, start: int, end: int | None, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        """``W`` itself for every step (unbatched)."""
+        start, end_ = check_range(start, end, self.T)
+        assert end_ is not None
+        return weight_factors(self.W, None, end_ - start, log_kappa=log_kappa)
+
+    def transposed_factors(
+        self, start: int, end: int, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        start, end_ = check_range(start, end, self.T)
+        assert end_ is not None
+        return transposed_weight_factors(self.W, None, end_ - start, log_kappa=log_kappa)
+
     def take(self, index: NDArray[np.intp]) -> ConstantSteps:
         return ConstantSteps(self.W[index], self.steps)
 
@@ -406,6 +501,19 @@ class ArraySteps(Steps):
     def matrix(self, t: int) -> FloatArray:
         t = self._check_t(t)
         return self.jacobians[..., t - 1, :, :]
+
+    def factors(
+        self, start: int, end: int | None, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        """Each stored Jacobian, row-equilibrated (unbatched)."""
+        return explicit_factors(self.matrices(start, end), start)
+
+    def transposed_factors(
+        self, start: int, end: int, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        start, end_ = check_range(start, end, self.T)
+        assert end_ is not None
+        return explicit_factors((self.matrix(t).T for t in range(end_, start, -1)), start)
 
 
 class StreamSteps(Steps):
@@ -486,6 +594,17 @@ class StreamSteps(Steps):
                     raise ConfigError(f"the stream of Jacobians ended before end={end}") from None
                 return
             t += 1
+
+    def factors(
+        self, start: int, end: int | None, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        """Each Jacobian as it arrives, row-equilibrated."""
+        return explicit_factors(self.matrices(start, end), start)
+
+    def transposed_factors(
+        self, start: int, end: int, *, log_kappa: float | None = None
+    ) -> Iterator[Factor]:
+        raise ConfigError("a stream cannot be read from its end: give the Jacobians whole")
 
 
 def _as_jacobian(J: ArrayLike, n: int | None, t: int) -> FloatArray:

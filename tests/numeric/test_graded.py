@@ -11,15 +11,11 @@ from hypothesis import strategies as st
 
 from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.graded import (
+from gradscope.numeric.graded.blocks import _fold, graded_product
+from gradscope.numeric.graded.factors import _log2_growth
+from gradscope.numeric.graded.jacobi import _rounds, graded_log_singular_values
+from gradscope.numeric.graded.kernels import (
     _exp_nonpositive,
-    _fold,
-    _log2_growth,
-    _rounds,
-    graded_log_singular_values,
-    graded_product,
-)
-from gradscope.numeric.kernels import (
     _householder,
     _qr_rows_sorted,
     _scipy_gemm,
@@ -175,7 +171,7 @@ def test_grouped_r_factors_give_the_spectrum_of_one_fold_per_qr(monkeypatch):
     """Hypothesis: multiplying consecutive R in plain floats before folding them
     (``_Group``) changes no singular value beyond rounding, on a tanh spectrum
     spanning about 1300 decades (216 QRs, 11 folds)."""
-    from gradscope.numeric import graded
+    from gradscope.numeric.graded import blocks as graded
 
     rng = np.random.default_rng(6)
     n, T = 32, 300
@@ -200,8 +196,8 @@ def test_grouped_r_factors_give_the_spectrum_of_one_fold_per_qr(monkeypatch):
 def test_a_group_refuses_an_r_that_would_push_a_row_towards_underflow():
     """Hypothesis: _Group.push keeps every row's largest entry within 2**-700 of the
     largest, whatever the predicted condition numbers said; a lone R always fits."""
-    from gradscope.numeric.graded import _Group
-    from gradscope.numeric.kernels import _NUMPY
+    from gradscope.numeric.graded.blocks import _Group
+    from gradscope.numeric.graded.kernels import _NUMPY
 
     R = np.diag([1.0, 2.0**-400])
     group = _Group()

@@ -26,6 +26,7 @@ from gradscope.errors import NumericalError
 from gradscope.numeric.bound import compute_bound, judging_slack, rounding_tolerance
 from gradscope.numeric.cells import GRUSteps, LSTMSteps
 from gradscope.numeric.products import compute_spectral_norm, log10_spectral_norm, scan_product
+from gradscope.numeric.spectrum import compute_singular_values
 from gradscope.numeric.steps import RNNSteps, Steps, StreamSteps
 from tests.numeric.harness import Case, case_from_name, generate_cases, reference_log10_norm
 
@@ -73,6 +74,34 @@ def test_no_spectral_norm_outside_its_bound(start):
 def test_no_spectral_norm_outside_its_bound_slow(start):
     """The same hypothesis on 2000 more cases (seeds 300..2299)."""
     bad = [v for c in generate_cases(250, seed_list_start=start) for v in violations(c)]
+    assert not bad, "\n".join(bad[:20])
+
+
+def _engines_disagree(case: Case) -> list[str]:
+    """σ₁ from the σ₁ path against σ₁ from the graded engine, within both bounds."""
+    try:
+        norm = compute_spectral_norm(case.steps())
+    except NumericalError:
+        return []
+    graded = compute_singular_values(case.steps())
+    a, ea = float(norm.log10_norm), float(norm.log10_error)
+    b, eb = float(graded.log10_singular_values[0]), float(graded.log10_error[0])
+    if math.isinf(ea) or math.isinf(eb):
+        return []  # one side says "not determined by the data"
+    if math.isnan(ea) or math.isnan(eb):  # an exact zero on one side: both must say so
+        same = math.isnan(ea) and math.isnan(eb) and math.isinf(a) and math.isinf(b)
+        return [] if same else [f"{case.name}: {a!r} ± {ea!r} against graded {b!r} ± {eb!r}"]
+    if abs(a - b) <= ea + eb:
+        return []
+    return [f"{case.name}: {a!r} ± {ea!r} against graded {b!r} ± {eb!r}"]
+
+
+@pytest.mark.parametrize("start", range(0, DEFAULT_CASES, 100))
+def test_the_sigma1_path_and_the_graded_engine_agree_within_their_bounds(start):
+    """Hypothesis: the two engines behind σ₁ (the power product of ``products.py`` and the
+    graded block loop) give the same log10 σ₁ within the sum of their error bounds, on the
+    harness cases; an exact zero is one on both sides."""
+    bad = [v for c in generate_cases(100, seed_list_start=start) for v in _engines_disagree(c)]
     assert not bad, "\n".join(bad[:20])
 
 

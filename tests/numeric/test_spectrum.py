@@ -20,7 +20,6 @@ from scipy.special import polygamma, psi
 from gradscope.errors import ConfigError
 from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.graded import _factors
 from gradscope.numeric.spectrum import (
     SpectrumResult,
     compute_spectrum,
@@ -117,7 +116,7 @@ def test_deep_saturation_is_split_and_still_exact():
     _, _, steps, J = rnn_run(5, 12, seed=4, x=60.0)
     spread = np.log10(steps.dphi.max(axis=1) / steps.dphi.min(axis=1))
     assert spread.max() > 200  # some step's rows span more than 2**500
-    assert len(list(_factors(steps, 0, 12))) > 12  # ... so it is split into factors
+    assert len(list(steps.factors(0, 12))) > 12  # ... so it is split into factors
     ref = reference_log10(J)
     assert_log10_close(log10_singular_values(steps), ref)
 

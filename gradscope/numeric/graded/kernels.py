@@ -32,11 +32,23 @@ __all__: list[str] = []  # internal to gradscope.numeric
 FloatArray = NDArray[np.float64]
 
 _NEGLIGIBLE = 2.0**-200  # entries below this times their unit row / column -> 0
+_EXP_FLOOR = -700.0  # exp below this is taken as 0 (numpy's exp is slow near underflow)
 
 
 def _zero_below(X: FloatArray, threshold: FloatArray | float) -> None:
     """Set the entries of ``X`` with ``|x| < threshold`` to zero, in place."""
     np.copyto(X, 0.0, where=np.abs(X) < threshold)
+
+
+def _exp_nonpositive(X: FloatArray, zero: NDArray[np.bool_] | None = None) -> None:
+    """``X <- exp(min(X, 0))`` in place, exactly 0 where ``X < -700`` (no subnormal,
+    fast) and where ``zero`` is true."""
+    tiny = X < _EXP_FLOOR
+    if zero is not None:
+        tiny |= zero
+    np.clip(X, _EXP_FLOOR, 0.0, out=X)
+    np.exp(X, out=X)
+    np.copyto(X, 0.0, where=tiny)
 
 
 @lru_cache(maxsize=16)

@@ -1,15 +1,14 @@
-r"""Graded QR of a Jacobian product, and its singular values to high relative accuracy.
+r"""The graded block loop: one engine for the graded product and the matrix-free passes.
 
-The kernels behind :mod:`gradscope.numeric.spectrum`. The product
-:math:`P = J_{end} \cdots J_{start+1}` is never formed; it is kept as
-:math:`P = Q \operatorname{diag}(e^{\ell}) U` with ``Q`` (n × r) orthonormal, ``ℓ``
-natural-log row scales and ``U`` (r × n) upper trapezoidal with unit rows, so
-nothing under- or overflows however many decades the spectrum spans. A *block*
-of k steps is applied to ``Q``, :math:`B = J_{t+k} \cdots J_{t+1} Q`, factorised
-by Householder QR with its rows sorted, :math:`B = Q' R`, and ``R`` is folded
-into :math:`\operatorname{diag}(e^{\ell}) U` (the discrete QR method; Stewart,
-*ETNA* 3, 1995) — consecutive ``R`` are first multiplied together, and folded
-once per group (:class:`_Group`).
+A product of factors applied to a block ``V`` (the identity for the whole
+product) is kept as :math:`Q \operatorname{diag}(e^{\ell}) U` with ``Q``
+orthonormal, ``ℓ`` natural-log row scales and ``U`` upper trapezoidal with unit
+rows, so nothing under- or overflows however many decades the spectrum spans. A
+*block* of k factors is applied to ``Q``, :math:`B = F_{t+k} \cdots F_{t+1} Q`,
+factorised by Householder QR with its rows sorted, :math:`B = Q' R`, and ``R`` is
+folded into :math:`\operatorname{diag}(e^{\ell}) U` (the discrete QR method;
+Stewart, *ETNA* 3, 1995) — consecutive ``R`` are first multiplied together, and
+folded once per group (:class:`_Group`).
 
 **Block length.** In exact arithmetic a block's ``R`` is the product of its k
 one-step factors, so k only trades speed for rounding. Block lengths are
@@ -17,102 +16,78 @@ one-step factors, so k only trades speed for rounding. Block lengths are
 row-equilibrated ``R`` times its worst column grading, :func:`_block_error`) is
 compared with what ``error_per_factor`` allows k factors, and a block over it is
 redone from its start with half as many factors (one factor is always kept, and
-charged). A prediction ``α Σ c_t`` (``c_t`` a bound on ``log κ(J_t)``; for an RNN
-:math:`\log(\max\varphi'/\min\varphi') + \log\kappa(W)`, rigorous; ``α`` the
-recent measured share of it) chooses the next block's length so that redos are
-rare; ``Σ c_t`` itself is kept below ``_SPAN_BUDGET``, which bounds the span of
-the block's rows. A stream keeps the factors of one block, up to
-``_REDO_BYTES``. Blocks whose columns have one nonzero each (a diagonal or
-permutation W) get an exact QR (:func:`_monomial_qr`).
-
-**Kernels** (:mod:`gradscope.numeric.kernels`). For an RNN's or explicit
-Jacobians the loop runs on scipy's LAPACK and BLAS alone (``Q`` kept as
-reflectors, never formed); Steps known only through ``apply`` use numpy's. One
-loop never mixes the two libraries, whose OpenBLAS thread pools stall each other
-(DESIGN.md §5). (The recursive compact-WY ``geqrt`` was 6% faster here, but
-made the smallest Lyapunov exponent of a test case 14 times less accurate.)
-
-**Singular values.** ``diag(e^ℓ) U`` is reduced to a lower triangular matrix
-that is also column-graded, and one-sided Jacobi in log-scaled form gives each
-singular value to a relative error of about ε κ of the scaled factor (Demmel &
-Veselić, *SIAM J. Matrix Anal. Appl.* 13, 1992).
+charged). A prediction ``α Σ c_t`` (``c_t`` a bound on ``log κ`` of each factor,
+:mod:`~gradscope.numeric.graded.factors`; ``α`` the recent measured share of it)
+chooses the next block's length so that redos are rare; ``Σ c_t`` itself is kept
+below ``_SPAN_BUDGET``, which bounds the span of the block's rows. A stream keeps
+the factors of one block, up to ``_REDO_BYTES``. Blocks whose columns have one
+nonzero each (a diagonal or permutation W) get an exact QR (:func:`_monomial_qr`).
 
 **Flushing** (no subnormal reaches LAPACK): block entries below ``2**-800`` of
-the block's largest, and entries of ``Q`` (or its reflectors), ``U`` or the
-Jacobi iterates below ``2**-200`` (6e-61) of their unit row or column, become
-0 — far below the rounding error ε ≈ 1.1e-16 beside them. The block is
-rescaled and flushed before each QR, and between QRs only when rigorous bounds
-on its growth (:func:`_log2_growth`) say its largest entry may have moved by
-``2**±300``; an entry far below rounding can meanwhile pass through a product as
-a subnormal number, which costs time (in deep saturation), never accuracy.
-
-A step whose rows span more than ``2**500`` (tanh' < 1e-150 of the largest:
-deep saturation) is applied as several exact factors, each with its own QR, so
-no row is lost to the others.
+the block's largest, and entries of ``Q`` (or its reflectors) or ``U`` below
+``2**-200`` (6e-61) of their unit row or column, become 0 — far below the
+rounding error ε ≈ 1.1e-16 beside them, and every flush is charged to the
+bound. The block is rescaled and flushed before each QR, and between QRs only
+when rigorous bounds on its growth (:func:`~gradscope.numeric.graded.factors._log2_growth`)
+say its largest entry may have moved by ``2**±300``; an entry far below rounding
+can meanwhile pass through a product as a subnormal number, which costs time
+(in deep saturation), never accuracy.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
-from functools import partial
-from typing import NamedTuple
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gradscope import progress
 from gradscope.errors import ConfigError, NumericalError
-from gradscope.numeric.kernels import (
+from gradscope.numeric.graded.bounds import UNIT_ROUNDOFF
+from gradscope.numeric.graded.factors import LN2, Apply, Factor, RowScaled
+from gradscope.numeric.graded.kernels import (
     _NEGLIGIBLE,
     _NUMPY,
     _SCIPY,
     _cond_row_equilibrated,
+    _exp_nonpositive,
     _Kernels,
     _Reflectors,
     _strictly_lower,
     _triu_matmul,
     _zero_below,
 )
-from gradscope.numeric.steps import ArraySteps, ConstantSteps, RNNSteps, Steps
+
+
+class FactorSource(Protocol):
+    """What :func:`graded_product` reads of a :class:`~gradscope.numeric.steps.Steps`."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def T(self) -> int | None: ...
+
+    def factors(self, start: int, end: int | None) -> Iterator[Factor]: ...
+
 
 __all__ = [
     "COND_LIMIT",
-    "SAFETY",
-    "UNIT_ROUNDOFF",
+    "MAX_BLOCK",
+    "PER_FACTOR_ERROR",
     "GradedProduct",
-    "GradedValues",
-    "graded_log_singular_values",
+    "block_loop",
     "graded_product",
-    "graded_singular_values",
-    "json_errors",
-    "log10_bounds",
-    "sorted_errors",
 ]
 
 FloatArray = NDArray[np.float64]
-Apply = Callable[[FloatArray], FloatArray]
 
-
-class Factor(NamedTuple):
-    """One factor ``F`` of the product, as the block loop sees it."""
-
-    apply: Apply  # V -> F V
-    log_kappa: float  # a bound on log κ(F)
-    last: bool  # the last factor of its step?
-    live: int  # nonzero rows of F
-    #: Bounds on log2(max|F V| / max|V|) for every V (n × r, r <= n); None: unknown.
-    log2_growth: tuple[float, float] | None = None
-
-
-EPS = float(np.finfo(np.float64).eps)
-UNIT_ROUNDOFF = EPS / 2  # u = 2**-53
-#: The safety factor on the first-order error bounds (docs: "How exact is exact"):
-#: every bound the engine reports is its first-order estimate times this.
-SAFETY = 4.0
-LN2 = math.log(2.0)
-#: Default bound on the measured amplification of rounding of one block (see graded_product).
+#: Default bound on the measured amplification of rounding of one block (see block_loop).
 COND_LIMIT = 1e10
 #: The most first-order error (natural log) a block may add per factor before it is redone
 #: shorter: 1e-13 keeps a 1000-step product's bound near 1e-10 where single steps allow.
@@ -121,24 +96,19 @@ PER_FACTOR_ERROR = 1e-13
 MAX_BLOCK = 64
 _BLOCK_FLUSH = 2.0**-800  # block entries below this times the block's largest -> 0
 _BLOCK_RANGE = 100  # a block is rescaled by 2**-e when its largest entry leaves 2**±100
-_EXP_FLOOR = -700.0  # exp below this is taken as 0 (numpy's exp is slow near underflow)
 _DRIFT = 300  # the block is tidied when its peak may have moved 2**±300 (and before a QR)
 _GROUP_SPAN = 150 * math.log(10.0)  # R factors are folded before their κ pass 1e150
 _ROW_FLOOR = 2.0**-700  # ... or before a row's largest entry falls below this of the largest
-_SPLIT = 500  # a step whose rows span more than 2**_SPLIT is split into factors
-_W_ROW_SPAN = 100  # a W whose rows span more than 2**_W_ROW_SPAN is row-equilibrated first
-_MAX_SWEEPS = 60
 #: Blocks close before the sum of their factors' log κ bounds passes this: κ(B) bounds
 #: the span of B's rows, so no row falls below the flush level 2**-800 of the largest
 #: (the measured α can be near 0 where the amplification is 1: a diagonal W).
 _SPAN_BUDGET = 700 * LN2
-_OPAQUE_LOG_KAPPA = 1.0  # the predicted log κ of a step known only through apply
 _REDO_BYTES = 256 * 2**20  # a stream's factors kept for redoing a block, at most
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GradedProduct:
-    r"""The product :math:`J_{end} \cdots J_{start+1}` as ``Q diag(e^ℓ) U`` (``Q`` dropped).
+    r"""A product of factors applied to a block, ``Q diag(e^ℓ) U`` (:func:`block_loop`).
 
     Attributes
     ----------
@@ -172,6 +142,10 @@ class GradedProduct:
     redone_blocks : int
         Blocks whose measured :math:`\tilde\kappa_b` was over ``cond_limit`` and
         that were redone with half as many factors.
+    Q : (n, r) ndarray or None
+        The last orthonormal basis (the matrix-free passes start from it).
+    factors : int
+        Factors applied (a split step counts each of its factors).
     log_sum_error : float
         The rounding of the running log scales themselves (natural log, every
         direction): u times the additions made to them (three per fold, two per
@@ -191,221 +165,8 @@ class GradedProduct:
     worst_block_cond: float = 1.0
     redone_blocks: int = 0
     log_sum_error: float = 0.0
-
-
-# --- the factors, with a bound on the log-condition of each ---------------------
-
-
-def _log_cond(A: FloatArray) -> float:
-    """Natural log of the 2-norm condition number of ``A`` (``inf`` if rank-deficient)."""
-    s = np.linalg.svd(A, compute_uv=False)
-    return math.log(s[0] / s[-1]) if s[-1] > 0.0 else math.inf
-
-
-def _log2_growth(
-    W: FloatArray, dmin: FloatArray | float, dmax: FloatArray | float
-) -> tuple[FloatArray, FloatArray]:
-    r"""Bounds on :math:`\log_2(\max|D W V| / \max|V|)` for ``D = diag(d)``, ``dmin <= d <= dmax``.
-
-    Above: :math:`\max d\,\|W\|_\infty`. Below: :math:`\max|X| \ge \|X\|_2/n` and
-    :math:`\|D W V\|_2 \ge \min d\,\sigma_{min}(W) \|V\|_2 \ge \min d\,\sigma_{min}(W) \max|V|`.
-    """
-    n = W.shape[0]
-    top = float(np.abs(W).sum(axis=1).max())
-    bottom = float(np.linalg.svd(W, compute_uv=False)[-1]) / n
-    with np.errstate(divide="ignore"):
-        return np.log2(np.multiply(dmin, bottom)), np.log2(np.multiply(dmax, top))
-
-
-def _log_spread(s: FloatArray) -> float:
-    """``log(max / min)`` of the nonzero entries of ``s >= 0`` (0 if none)."""
-    live = s[s > 0.0]
-    return math.log(float(live.max()) / float(live.min())) if live.size else 0.0
-
-
-def _flush_subnormal(a: FloatArray) -> FloatArray:
-    """``a`` with entries below the smallest normal float64 (2.2e-308) set to 0."""
-    tiny = np.abs(a) < np.finfo(np.float64).tiny
-    return np.where(tiny, 0.0, a) if np.any(tiny & (a != 0.0)) else a
-
-
-def _split_scaling(s: FloatArray) -> list[FloatArray]:
-    """Write row scales ``s >= 0`` as a product of factors, each spanning <= ``2**_SPLIT``.
-
-    ``s = f_1 * f_2 * ...`` elementwise, exactly (the floors are powers of two);
-    zeros stay zeros in ``f_1``.
-    """
-    pieces = []
-    top = math.frexp(float(s.max()))[1]
-    while True:
-        floor = math.ldexp(1.0, top - _SPLIT)
-        live = s > 0.0
-        if not np.any(live & (s < floor)):
-            pieces.append(s)
-            return pieces
-        first = np.where(live, np.maximum(s, floor), 0.0)
-        pieces.append(first)
-        s = np.where(live, s / np.where(live, first, 1.0), 1.0)
-        if np.any(live & (s == 0.0)):
-            raise NumericalError("a Jacobian's rows span beyond float64's range (> 1e600)")
-        top = 1  # the rest lies in (0, 1]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class RowScaled:
-    """The factor ``V -> diag(scale) (M @ V)``; ``M`` None is the identity, ``scale`` None is 1.
-
-    Knowing ``M`` lets :func:`graded_product` multiply it into the reflectors of
-    the last QR (LAPACK ``ormqr``) instead of forming ``Q`` first.
-    """
-
-    M: FloatArray | None
-    scale: FloatArray | None = None
-
-    def __call__(self, V: FloatArray) -> FloatArray:
-        out = V.copy() if self.M is None else self.M @ V
-        if self.scale is not None:
-            out *= self.scale[:, None]
-        return out
-
-
-def _row_scaled_factors(
-    scale: FloatArray,
-    direct: Apply,
-    unscaled: FloatArray | None,
-    log_kappa: float,
-    *,
-    spread: float | None = None,
-    growth: tuple[float, float] | None = None,
-) -> Iterator[Factor]:
-    """Factors of ``direct = V -> diag(scale) unscaled V``, split if ``scale`` spans too much.
-
-    ``unscaled`` None stands for the identity. ``spread`` (:func:`_log_spread` of
-    ``scale``) may be given when it was computed for many steps at once, and
-    ``growth`` goes to an unsplit factor.
-    """
-    if spread is None:
-        spread = _log_spread(scale)
-    live = int(np.count_nonzero(scale))
-    if spread <= _SPLIT * LN2:
-        yield Factor(direct, spread + log_kappa, True, live, growth)
-        return
-    first, *rest = _split_scaling(scale)
-    yield Factor(RowScaled(unscaled, first), _log_spread(first) + log_kappa, not rest, live)
-    for i, f in enumerate(rest, start=1):
-        yield Factor(RowScaled(None, f), _log_spread(f), i == len(rest), live)
-
-
-def _opaque(steps: Steps) -> bool:
-    """Are these Steps known only through ``apply`` (no matrix factors)?"""
-    return not isinstance(steps, ConstantSteps | RNNSteps | ArraySteps) and steps.T is not None
-
-
-def _factors(steps: Steps, start: int, end: int | None) -> Iterator[Factor]:
-    r"""The factors of :math:`J_{start+1}, \dots, J_{end}`, each with a bound on its log κ.
-
-    For an RNN, :math:`\kappa(\operatorname{diag}(d) W) \le (\max d/\min d)\,\kappa(W)`
-    over the nonzero ``d`` (a zero row is an exact rank loss and costs no
-    accuracy). For explicit matrices, :math:`J_t = D_t \hat J_t` with ``D_t`` the
-    rows' largest entries, and :math:`\kappa(\hat J_{start+1})` stands in for
-    every :math:`\kappa(\hat J_t)` (exact for an RNN's Jacobians; otherwise the
-    measured ``α`` corrects it). Other Steps get a nominal ``_OPAQUE_LOG_KAPPA``,
-    which only seeds the prediction: the measured amplification of each block
-    decides (a block over the limit is redone shorter).
-    """
-    if isinstance(steps, ConstantSteps | RNNSteps):
-        W = steps.W if isinstance(steps, ConstantSteps) else steps.W_hh
-        if _log_spread(np.abs(W).max(axis=1)) > _W_ROW_SPAN * LN2:
-            yield from _equilibrated_factors(steps, W, start, end)
-            return
-    if isinstance(steps, ConstantSteps):
-        assert end is not None
-        c = _log_cond(steps.W)
-        live = int(np.count_nonzero(np.abs(steps.W).max(axis=1)))
-        lo, hi = _log2_growth(steps.W, 1.0, 1.0)
-        for _ in range(start + 1, end + 1):
-            yield Factor(RowScaled(steps.W), c, True, live, (float(lo), float(hi)))
-    elif isinstance(steps, RNNSteps):
-        assert end is not None
-        W = steps.W_hh
-        log_kappa = _log_cond(W)
-        dphi = steps.dphi[start:end]
-        d = np.abs(dphi)
-        with np.errstate(divide="ignore", invalid="ignore"):  # all-zero rows: spread 0
-            spread = np.log(d.max(axis=1) / np.where(d > 0.0, d, np.inf).min(axis=1))
-        spread[~np.any(d > 0.0, axis=1)] = 0.0
-        lo, hi = _log2_growth(W, d.min(axis=1), d.max(axis=1))
-        for i in range(end - start):  # spreads and growth bounds computed for all steps at once
-            yield from _row_scaled_factors(
-                d[i],
-                RowScaled(W, dphi[i]),
-                W,
-                log_kappa,
-                spread=float(spread[i]),
-                growth=(float(lo[i]), float(hi[i])),
-            )
-    elif _opaque(steps):
-        assert end is not None
-        for t in range(start + 1, end + 1):  # no bound on κ: the measured α sets the blocks
-            yield Factor(partial(steps.apply, t), _OPAQUE_LOG_KAPPA, True, steps.n)
-    else:
-        yield from _explicit_factors(steps.matrices(start, end), start)
-
-
-def _equilibrated_factors(
-    steps: ConstantSteps | RNNSteps, W: FloatArray, start: int, end: int | None
-) -> Iterator[Factor]:
-    r"""The factors of a ``W`` whose own rows span more than ``2**_W_ROW_SPAN``.
-
-    :math:`J_t = \operatorname{diag}(d_t) \operatorname{diag}(2^{e}) \hat W` with
-    :math:`\hat W = \operatorname{diag}(2^{-e}) W` (``2^{e_r}`` the power of two
-    at or below row r's largest entry: exact), applied as two factors, so the
-    rows' spread is carried by row scales, each split as a step's φ' would be
-    (:func:`_row_scaled_factors`), and no
-    row is flushed beside a far larger one in the same block: ``W = diag(1e250, 1)``
-    keeps σ₂ = 1. ``κ(\hat W)`` bounds what is left.
-    """
-    assert end is not None
-    rows = np.abs(W).max(axis=1)
-    live = rows > 0.0
-    e = np.frexp(np.where(live, rows, 1.0))[1] - 1  # 2**e <= row max < 2**(e+1)
-    W_hat = np.ldexp(W, -e[:, None])
-    power = np.where(live, np.ldexp(1.0, e), 0.0)
-    log_kappa = _log_cond(W_hat[live])
-    for t in range(start, end):
-        pieces = list(_row_scaled_factors(power, RowScaled(W_hat, power), W_hat, log_kappa))
-        if isinstance(steps, ConstantSteps):
-            yield from pieces
-            continue
-        yield from (f._replace(last=False) for f in pieces)
-        d = steps.dphi[t]  # φ' as its own row scaling: d * 2**e could underflow
-        yield from _row_scaled_factors(np.abs(d), RowScaled(None, d), None, 0.0)
-
-
-def _explicit_factors(matrices: Iterator[FloatArray], start: int) -> Iterator[Factor]:
-    log_kappa: float | None = None
-    while True:
-        try:
-            M = next(matrices)
-        except StopIteration:
-            return
-        except IndexError:  # the stream ended while skipping to start
-            raise ConfigError(
-                f"the stream of Jacobians ended before start={start}: nothing to multiply"
-            ) from None
-        M = _flush_subnormal(np.asarray(M, dtype=np.float64))
-        rows = np.abs(M).max(axis=1)
-        live = rows > 0.0
-        if not live.any():
-            yield Factor(RowScaled(M), 0.0, True, 0)
-            continue
-        M_hat = M / np.where(live, rows, 1.0)[:, None]
-        if log_kappa is None:
-            log_kappa = _log_cond(M_hat[live])
-        yield from _row_scaled_factors(rows, RowScaled(M), M_hat, log_kappa)
-
-
-# --- block hygiene, QR and folding ----------------------------------------------
+    Q: FloatArray | None = None
+    factors: int = 0
 
 
 def _block_error(R: FloatArray, n: int, factors: int, flushed: float) -> tuple[FloatArray, float]:
@@ -423,20 +184,6 @@ def _block_error(R: FloatArray, n: int, factors: int, flushed: float) -> tuple[F
     rounding = UNIT_ROUNDOFF * n * (factors + 2) * _column_grading(R)
     added: FloatArray = (rounding + math.sqrt(n) * flushed) * kappa
     return added, kappa
-
-
-def log10_bounds(total: FloatArray, log_values: FloatArray) -> FloatArray:
-    """Natural-log bounds ``total`` of values ``log_values`` (natural logs) as log10 bounds.
-
-    A first-order bound past a relative error of 1 no longer bounds anything
-    (``inf``), and each value carries its own float64 rounding, 8 ε |log10 σ|
-    (ln → log10, sums of logs).
-    """
-    out = np.where(total > 1.0, np.inf, total) / math.log(10.0)
-    with np.errstate(invalid="ignore"):
-        out += 8.0 * EPS * np.abs(log_values / math.log(10.0))
-    bounds: FloatArray = out
-    return bounds
 
 
 def _column_grading(R: FloatArray) -> FloatArray:
@@ -489,17 +236,6 @@ def _tidy(B: FloatArray, beta: float) -> tuple[FloatArray, float, float]:
         B = np.ldexp(B, -e)  # exact
         beta += e * LN2
     return B, beta, moved
-
-
-def _exp_nonpositive(X: FloatArray, zero: NDArray[np.bool_] | None = None) -> None:
-    """``X <- exp(min(X, 0))`` in place, exactly 0 where ``X < -700`` (no subnormal,
-    fast) and where ``zero`` is true."""
-    tiny = X < _EXP_FLOOR
-    if zero is not None:
-        tiny |= zero
-    np.clip(X, _EXP_FLOOR, 0.0, out=X)
-    np.exp(X, out=X)
-    np.copyto(X, 0.0, where=tiny)
 
 
 def _fold(
@@ -746,7 +482,7 @@ def _coupling_error(R: FloatArray, ell: FloatArray, factors: int) -> FloatArray:
 
 
 def _propagate(
-    apply: Apply, rows: NDArray[np.bool_], last: list[tuple[FloatArray, FloatArray]]
+    apply: Apply, rows: NDArray[np.bool_], last: list[tuple[FloatArray, FloatArray | None]]
 ) -> NDArray[np.bool_]:
     """The rows of ``F V`` that may be nonzero, given those of ``V``: F's zero pattern.
 
@@ -761,8 +497,14 @@ def _propagate(
     out = rows
     if apply.M is not None:
         if not (last and last[0][0] is apply.M):
-            last[:] = [(apply.M, (apply.M != 0.0).astype(np.float64))]
-        out = last[0][1] @ rows.astype(np.float64) > 0.0
+            pattern = apply.M != 0.0
+            # None: no zero entry, so any nonzero row of V makes every row nonzero
+            last[:] = [(apply.M, None if pattern.all() else pattern.astype(np.float64))]
+        pattern_f = last[0][1]
+        if pattern_f is None:
+            out = np.full(rows.shape, bool(rows.any()))
+        else:
+            out = pattern_f @ rows.astype(np.float64) > 0.0
     if apply.scale is not None:
         out = out & (apply.scale != 0.0)
     return out
@@ -783,26 +525,40 @@ def _apply(apply: Apply, B: FloatArray | _Reflectors, kernels: _Kernels) -> Floa
     return out
 
 
-def graded_product(
-    steps: Steps,
-    start: int,
-    end: int | None,
+def block_loop(
+    factors: Iterable[Factor],
+    n: int,
+    V: FloatArray | None = None,
     *,
+    start: int = 0,
     accumulate: bool = True,
     warmup: int = 0,
     cond_limit: float = COND_LIMIT,
     max_block: int = MAX_BLOCK,
     marks: Collection[int] = (),
     error_per_factor: float = PER_FACTOR_ERROR,
+    keep_bytes: int = 0,
+    leading: int | None = None,
+    advance: Callable[[int], None] | None = None,
 ) -> GradedProduct:
-    r"""Run the discrete QR method over :math:`J_{start+1}, \dots, J_{end}`.
+    r"""The block loop: apply ``factors`` to ``V`` (the identity if None), keeping it graded.
+
+    The one loop behind every graded method: :func:`graded_product` starts it
+    from the identity, the matrix-free subspace iteration
+    (:mod:`gradscope.numeric.matrixfree`) from an orthonormal block ``V``
+    (n × b). The result is :math:`F_m \cdots F_1 V = Q \operatorname{diag}(e^{\ell}) U`.
 
     Parameters
     ----------
-    steps : Steps
-        Unbatched; ``start`` and ``end`` already checked.
-    start, end : int
-        The window (``end`` None: a stream, to its end).
+    factors : iterable of Factor
+        The factors in the order applied (``Steps.factors``,
+        ``Steps.transposed_factors``); a factor with ``last`` set ends a step.
+    n : int
+        Rows of every factor.
+    V : (n, b) ndarray, optional
+        Orthonormal columns to start from (default: the identity, b = n).
+    start : int
+        The step the product starts after (``t`` counts steps from there).
     accumulate : bool
         Fold every ``R`` into ``diag(e^ℓ) U`` (needed for singular values; the
         Lyapunov sums need only ``diag R``).
@@ -817,48 +573,73 @@ def graded_product(
     error_per_factor : float
         A block of k factors whose first-order error (natural log) exceeds
         ``k * error_per_factor`` is redone with half as many factors (a single
-        factor is kept, and its error charged).
+        factor is kept, and its error charged). A budget below what one factor
+        adds with no amplification, ``3 u n``, is raised to it.
+    leading : int, optional
+        Budget the error of the first ``leading`` directions only (default:
+        all). A matrix-free pass reports its top k; the rest of its block are
+        guard vectors, whose accuracy only speeds convergence.
+    advance : callable, optional
+        Called with 1 as each step is applied (a progress bar's ``advance``).
     marks : collection of int
-        Steps t (``start < t <= end``) at which to keep a copy of the graded
-        factor of :math:`J_t \cdots J_{start+1}` in ``marked`` (needs
-        ``accumulate``): one pass gives the spectra of every leading product.
+        Steps t (``start < t``) at which to keep a copy of the graded factor of
+        the product so far in ``marked`` (needs ``accumulate``).
+    keep_bytes : int
+        The memory one factor holds when it must be kept for a redo (a stream's
+        matrix); the factors of one block are kept up to ``_REDO_BYTES``.
 
     Returns
     -------
     GradedProduct
+        With ``Q``, the last orthonormal basis (n × r).
 
     Raises
     ------
     ConfigError
-        If a stream holds no factor after ``start``, or not more than ``warmup``.
+        If ``factors`` is empty, holds not more than ``warmup`` steps, or ends
+        before a mark.
     NumericalError
         If a block overflows (a Jacobian beyond float64's range).
     """
-    n = steps.n
+
+    # A block of one factor adds u n 3 A (A >= 1, its amplification) per factor: a budget
+    # below that of A = 1 cannot be met by any block, and is raised to it.
+    per_factor = max(error_per_factor, 3 * UNIT_ROUNDOFF * n)
 
     def log_limit(k: int) -> float:
         """The most log-amplification a block of k factors may have (see factorise)."""
-        return math.log(min(cond_limit, error_per_factor * k / (UNIT_ROUNDOFF * n * (k + 2))))
+        return math.log(min(cond_limit, per_factor * k / (UNIT_ROUNDOFF * n * (k + 2))))
 
     boundary = start + warmup
-    if marks and (not accumulate or min(marks) <= start or (end is not None and max(marks) > end)):
-        raise ConfigError(f"marks must lie in start < t <= end and need accumulate, got {marks}")
-    kernels = _NUMPY if _opaque(steps) else _SCIPY
-    B: FloatArray | _Reflectors = np.eye(n)
+    if marks and (not accumulate or min(marks) <= start):
+        raise ConfigError(f"marks must lie after start and need accumulate, got {marks}")
+    # One library's BLAS and LAPACK throughout (kernels.py): scipy's where the factors
+    # are matrices, numpy's where they are functions (which use numpy themselves).
+    source = iter(factors)
+    first = next(source, None)
+    if first is not None:
+        source = itertools.chain((first,), source)
+    B: FloatArray | _Reflectors = np.eye(n) if V is None else np.array(V, dtype=np.float64)
+    b = B.shape[1]
+    # A thin block (a matrix-free pass) goes to numpy too: scipy's wrappers cost more than
+    # the product itself there (n = 512: 0.4 ms against 0.08 ms for one vector).
+    matrices = first is None or isinstance(first.apply, RowScaled)
+    kernels = _SCIPY if matrices and 8 * b > n else _NUMPY
     beta = 0.0
-    ell = np.zeros(n)
-    U: FloatArray | None = np.eye(n) if accumulate else None
-    log_diag = np.zeros(n)
-    k = qr_count = longest = measured = 0
+    ell = np.zeros(b)
+    U: FloatArray | None = np.eye(b) if accumulate else None
+    log_diag = np.zeros(b)
+    k = qr_count = longest = measured = applied = 0
     budget = 0.0  # Σ c over the block's factors: a bound on log κ(B)
     alpha, ratios = 1.0, deque[float](maxlen=4)  # measured log κ(R) / budget
     t = t_last = start  # steps completed; step of the last factor applied
     group = _Group()  # the R factors not yet folded into diag(e^ℓ) U
 
-    log_error = np.zeros(n)  # first-order, natural log, per direction (row of R)
+    log_error = np.zeros(b)  # first-order, natural log, per direction (row of R)
     lost = [False]  # did a flush or a fold drop a nonzero row (a zero that is not exact)?
-    structural = np.ones(n, dtype=bool)  # rows of the block that the data let be nonzero
-    pattern: list[tuple[FloatArray, FloatArray]] = []  # the last (M, M != 0), see _propagate
+    # rows of the block that the data let be nonzero
+    structural = np.ones(n, dtype=bool) if V is None else np.any(B != 0.0, axis=1)
+    pattern: list[tuple[FloatArray, FloatArray | None]] = []  # the last M's zeros: _propagate
     worst_cond = 1.0
     flushed = 0.0  # the flushes' relative row change since the last QR
     sums = [0, 0.0]  # additions to the log scales, and the largest |ℓ| they held
@@ -876,11 +657,12 @@ def graded_product(
         added, kappa = _block_error(Rc, n, k, max(flushed, moved))
         # The measured amplification of the block's rounding: κ̃ times the worst column
         # grading (what _block_error multiplies u n (k + 2) by).
-        finite = added[np.isfinite(added)]
+        watched = added[:leading]  # the directions whose accuracy is asked for
+        finite = watched[np.isfinite(watched)]
         amplification = (
             float(finite.max()) / (UNIT_ROUNDOFF * n * (k + 2)) if finite.size else math.inf
         )
-        if finite.size < added.size:
+        if finite.size < watched.size:
             amplification = math.inf
         if 0.0 < budget < math.inf and 1.0 < amplification < math.inf:
             ratios.append(math.log(amplification) / budget)  # prediction, corrected
@@ -953,12 +735,10 @@ def graded_product(
     # kept (``block``) with the state it started from (``origin``), and replayed
     # (``replay``) with at most half as many factors per block. A stream's factors
     # are kept only up to _REDO_BYTES; past that a block is closed as it is.
-    source = _factors(steps, start, end)
     replay: deque[Factor] = deque()
     block: list[Factor] = []
     redone = [0]
     cap = max_block  # most factors in the current block (halved by a redo)
-    keep_bytes = 8 * n * n if steps.T is None else 0  # a stream's factor holds its matrix
 
     def snapshot() -> tuple[object, ...]:
         return (B, beta, t, t_last, structural, flushed, drift, rank_drop)
@@ -991,9 +771,13 @@ def graded_product(
         apply, c, last, live, growth = factor
         at_boundary = t == boundary and t_last == t
         at_mark = t in pending_marks and t_last == t
+        # One column's R is 1 × 1: its amplification is 1 and its rows' span is harmless
+        # (a flush moves the one vector by far less than its rounding), so neither the
+        # prediction nor the span budget closes it.
+        many = B.shape[1] > 1
         if k and (
-            alpha * (budget + c) > log_limit(k + 1)
-            or budget + c > _SPAN_BUDGET  # a bound on log κ(B), so on its rows' span
+            (many and alpha * (budget + c) > log_limit(k + 1))
+            or (many and budget + c > _SPAN_BUDGET)  # a bound on log κ(B), so on its rows' span
             or k >= cap
             or at_boundary
             or at_mark
@@ -1011,6 +795,8 @@ def graded_product(
         t_last = t + 1
         if last:
             t += 1
+            if advance is not None:
+                advance(1)
         if B.shape[1] == 0:
             continue  # the product is exactly zero from here on
         B = _apply(apply, B, kernels)
@@ -1024,6 +810,7 @@ def graded_product(
             drift = (0.0, 0.0)
             sums[0] += 1
         k += 1
+        applied += 1
         budget += c
     if U is not None:
         ell, U = fold()
@@ -1035,7 +822,7 @@ def graded_product(
         raise ConfigError(f"no Jacobians after start={start}: the product has no factors")
     if warmup >= t - start:
         raise ConfigError(f"warmup={warmup} leaves no steps to average ({t - start} factors)")
-    full_diag = np.full(n, -np.inf)
+    full_diag = np.full(b, -np.inf)
     full_diag[: log_diag.size] = log_diag
     return GradedProduct(
         log_scales=ell,
@@ -1051,256 +838,65 @@ def graded_product(
         worst_block_cond=worst_cond,
         redone_blocks=redone[0],
         log_sum_error=UNIT_ROUNDOFF * sums[0] * sums[1],
+        Q=B.matrix() if isinstance(B, _Reflectors) else B,
+        factors=applied,
     )
 
 
-# --- singular values of diag(e^ℓ) U by one-sided Jacobi in log-scaled form ------
+def graded_product(
+    steps: FactorSource,
+    start: int,
+    end: int | None,
+    *,
+    accumulate: bool = True,
+    warmup: int = 0,
+    cond_limit: float = COND_LIMIT,
+    max_block: int = MAX_BLOCK,
+    marks: Collection[int] = (),
+    error_per_factor: float = PER_FACTOR_ERROR,
+) -> GradedProduct:
+    r"""Run the discrete QR method over :math:`J_{start+1}, \dots, J_{end}`.
 
-
-def _rounds(active: NDArray[np.bool_]) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
-    """Rounds of disjoint pairs that cover every active pair ``i < j`` once.
-
-    Greedy edge colouring: a pair goes to the first round in which neither of
-    its indices is used yet (at most 2Δ − 1 rounds for Δ pairs at one index). A
-    graded factor has few active pairs, mostly between near neighbours, so a
-    sweep takes a few dozen rounds where a full round-robin takes r − 1.
-    """
-    firsts: list[list[int]] = []
-    seconds: list[list[int]] = []
-    used = [0] * active.shape[0]  # bit k set: the index is in round k
-    for a, b in zip(*(x.tolist() for x in np.nonzero(np.triu(active, 1))), strict=True):
-        taken = used[a] | used[b]
-        k = (~taken & (taken + 1)).bit_length() - 1  # the lowest free round
-        if k == len(firsts):
-            firsts.append([])
-            seconds.append([])
-        firsts[k].append(a)
-        seconds[k].append(b)
-        used[a] |= 1 << k
-        used[b] |= 1 << k
-    return [
-        (np.array(f, dtype=np.intp), np.array(s, dtype=np.intp))
-        for f, s in zip(firsts, seconds, strict=True)
-    ]
-
-
-def _jacobi_start(ell: FloatArray, M: FloatArray) -> tuple[FloatArray, FloatArray]:
-    r"""Unit columns of ``N`` with :math:`D M = N D`, :math:`D = \operatorname{diag}(e^\ell)`.
-
-    ``ell`` descending and ``M`` lower trapezoidal (the L of an LQ factorisation):
-    :math:`N_{ij} = e^{\ell_i - \ell_j} M_{ij}`, factors below ``2**-200`` taken as 0.
-    Returns ``X`` (row j: column j of N, normalised) and the new scales.
-    """
-    F = np.subtract.outer(ell, ell)
-    np.copyto(F, -np.inf, where=F <= -200.0 * LN2)  # below 2**-200: 0
-    _exp_nonpositive(F)
-    X = np.ascontiguousarray(np.tril(M * F).T)  # row j of X is column j of N
-    norm = np.sqrt(np.einsum("ij,ij->i", X, X))
-    dead = norm == 0.0
-    norm[dead] = 1.0
-    X /= norm[:, None]
-    with np.errstate(divide="ignore"):
-        return X, np.where(dead, -np.inf, ell + np.log(norm))
-
-
-def _jacobi(
-    X: FloatArray, ell: FloatArray, *, max_sweeps: int, Z: FloatArray | None = None
-) -> int:
-    """One-sided Jacobi sweeps on the rows of ``X`` (scales ``e^ℓ``) until they are orthogonal.
-
-    In place (:func:`_rotate`, accumulating into ``Z`` if given). A pair rotates
-    when its cosine exceeds ``max(r, 16) ε``; sweeps stop when none does.
-    Returns the number of sweeps.
-
-    Raises
-    ------
-    NumericalError
-        If the rows are not orthogonal after ``max_sweeps`` sweeps.
-    """
-    r = X.shape[0]
-    tol = max(r, 16) * EPS
-    for sweep in range(max_sweeps + 1):
-        _zero_below(X, _NEGLIGIBLE)
-        G = X @ X.T
-        d = np.sqrt(np.diagonal(G)).copy()
-        d[d == 0.0] = 1.0
-        # Twice the rotation threshold: the Gram product and _rotate's own dot
-        # products differ by at most ~r ε, so every pair flagged here rotates.
-        active = np.abs(G) > 2.0 * tol * np.outer(d, d)
-        np.fill_diagonal(active, False)
-        if not active.any():
-            return sweep
-        if sweep == max_sweeps:
-            raise NumericalError(
-                f"one-sided Jacobi did not converge in {max_sweeps} sweeps (r = {r}); "
-                "please report this with the input that caused it"
-            )
-        if sum(_rotate(X, ell, i, j, tol, Z) for i, j in _rounds(active)) == 0:
-            return sweep  # converged to rounding: what is left is below the threshold
-    raise AssertionError("unreachable")
-
-
-def _rotate(
-    X: FloatArray,
-    ell: FloatArray,
-    i: NDArray[np.intp],
-    j: NDArray[np.intp],
-    tol: float,
-    Z: FloatArray | None = None,
-) -> int:
-    r"""One-sided Jacobi rotations of the disjoint row pairs ``(i, j)``, in log-scaled form.
-
-    With ``Z``, the true (unscaled) rotations, :math:`t = e^{\ell_s - \ell_b}\tau`, are
-    also applied to the columns ``big``/``small`` of ``Z``, accumulating the right
-    singular vectors (used by the matrix-free method).
-
-    Row ``X[a]`` stands for :math:`e^{\ell_a} x_a`. For :math:`\ell_b \ge \ell_s`,
-    :math:`\rho = e^{\ell_s - \ell_b}`, the Hestenes rotation
-    :math:`t = \operatorname{sign}\zeta/(|\zeta| + \sqrt{1+\zeta^2})`,
-    :math:`\zeta = (\rho^2\|x_s\|^2 - \|x_b\|^2)/(2\rho\,x_b\cdot x_s)`, goes through
-    the bounded :math:`\tau = t/\rho`: :math:`x_b' = c(x_b - \rho^2\tau x_s)`,
-    :math:`x_s' = c(\tau x_b + x_s)` in the scales :math:`e^{\ell_b}`, :math:`e^{\ell_s}`,
-    so nothing is multiplied by :math:`e^{\pm(\ell_b - \ell_s)}`. Below
-    ``ρ = 2**-100`` the rotation is a Gram–Schmidt step and ρ is taken as 0.
-    """
-    swap = ell[i] < ell[j]
-    big, small = np.where(swap, j, i), np.where(swap, i, j)
-    xb, xs = X[big], X[small]
-    a = np.einsum("ij,ij->i", xb, xb)
-    b = np.einsum("ij,ij->i", xs, xs)
-    p = np.einsum("ij,ij->i", xb, xs)
-    act = np.abs(p) > tol * np.sqrt(a * b)
-    if not act.all():
-        big, small, xb, xs, a, b, p = (v[act] for v in (big, small, xb, xs, a, b, p))
-    if big.size == 0:
-        return 0
-    gap = ell[small] - ell[big]
-    rho_true = np.exp(gap)
-    rho = np.where(gap > -100.0 * LN2, rho_true, 0.0)
-    h = rho * rho * b - a
-    q = np.abs(h) / (2.0 * np.abs(p))
-    tau = np.where(h * p >= 0.0, 1.0, -1.0) / (q + np.sqrt(rho * rho + q * q))
-    t = rho * tau
-    c = 1.0 / np.sqrt(1.0 + t * t)
-    new_big = c[:, None] * (xb - (rho * t)[:, None] * xs)
-    new_small = c[:, None] * (tau[:, None] * xb + xs)
-    if Z is not None:
-        tz = rho_true * tau
-        cz = 1.0 / np.sqrt(1.0 + tz * tz)
-        zb, zs = Z[:, big], Z[:, small]
-        Z[:, big] = cz * (zb - tz * zs)
-        Z[:, small] = cz * (tz * zb + zs)
-    for rows, new in ((big, new_big), (small, new_small)):
-        norm = np.sqrt(np.einsum("ij,ij->i", new, new))
-        dead = norm == 0.0
-        norm[dead] = 1.0
-        ell[rows] = np.where(dead, -np.inf, ell[rows] + np.log(norm))
-        X[rows] = new / norm[:, None]
-    return int(big.size)
-
-
-def json_error(error: float) -> float | str | None:
-    """An error bound for JSON: a float, ``None`` beside an exact zero, ``"inf"`` where
-    the data do not determine the value (JSON has no infinity)."""
-    return None if math.isnan(error) else "inf" if math.isinf(error) else float(error)
-
-
-def json_errors(errors: FloatArray) -> list[float | str | None]:
-    """:func:`json_error` of each bound."""
-    return [json_error(e) for e in errors]
-
-
-def sorted_errors(log_values: FloatArray, key: FloatArray, errors: FloatArray) -> FloatArray:
-    """Per-direction errors (rows in ``key``'s order) for values sorted descending.
-
-    The direction with the j-th largest ``key`` is taken as the j-th value, and
-    the errors are made non-decreasing down the list, so a value never gets a
-    smaller bound than one above it (the assignment is approximate; its
-    monotone envelope is not).
-    """
-    live = np.isfinite(key)
-    order = np.argsort(-key[live], kind="stable")
-    errors = np.where(np.isnan(errors), np.inf, errors)  # inf · 0 in a bound is no bound
-    env = np.maximum.accumulate(errors[live][order]) if order.size else np.zeros(0)
-    out = np.full(log_values.size, np.nan)
-    m = min(env.size, int(np.count_nonzero(np.isfinite(log_values))))
-    out[:m] = env[:m]
-    if m < np.count_nonzero(np.isfinite(log_values)):  # more values than directions
-        out[m : np.count_nonzero(np.isfinite(log_values))] = env[-1] if env.size else np.inf
-    return out
-
-
-class GradedValues(NamedTuple):
-    """What :func:`graded_singular_values` returns."""
-
-    log_sigma: FloatArray  # (n,) natural logs, descending; -inf for exact zeros
-    sweeps: int  # one-sided Jacobi sweeps
-    log_error: float  # first-order error of the reduction and Jacobi, natural log
-
-
-def graded_log_singular_values(
-    log_scales: FloatArray, U: FloatArray, *, max_sweeps: int = _MAX_SWEEPS
-) -> tuple[FloatArray, int]:
-    """``(log σ, sweeps)`` of ``diag(e^ℓ) U``: :func:`graded_singular_values` without the error."""
-    values = graded_singular_values(log_scales, U, max_sweeps=max_sweeps)
-    return values.log_sigma, values.sweeps
-
-
-def graded_singular_values(
-    log_scales: FloatArray, U: FloatArray, *, max_sweeps: int = _MAX_SWEEPS
-) -> GradedValues:
-    r"""Natural logs of the singular values of ``diag(e^ℓ) U``, descending, with their error.
+    :func:`block_loop` from the identity over ``steps.factors(start, end)``.
 
     Parameters
     ----------
-    log_scales : (r,) ndarray
-        ℓ; ``-inf`` marks an exactly zero row.
-    U : (r, n) ndarray
-        Rows of about unit norm, ``r <= n``.
+    steps : Steps
+        Unbatched; ``start`` and ``end`` already checked.
+    start, end : int
+        The window (``end`` None: a stream, to its end).
+    accumulate, warmup, cond_limit, max_block, error_per_factor
+        As for :func:`block_loop`.
+    marks : collection of int
+        Steps t (``start < t <= end``) at which to keep a copy of the graded
+        factor of :math:`J_t \cdots J_{start+1}` in ``marked`` (needs
+        ``accumulate``): one pass gives the spectra of every leading product.
 
     Returns
     -------
-    GradedValues
-        ``log_sigma`` (n,): :math:`\log\sigma_i`, descending; ``-inf`` for exact
-        zeros (zero rows, and the ``n − r`` directions the product does not
-        reach). ``sweeps``: one-sided Jacobi sweeps used. ``log_error``: the
-        first-order bound on the error this reduction adds to every
-        :math:`\log\sigma_i`, :math:`u\,r\,(\text{sweeps} + 3)\,
-        \max(\tilde\kappa(M), \kappa(N))` (the LQ factor ``M`` with its rows
-        equilibrated, and Jacobi's unit-column ``N``; Demmel & Veselić 1992),
-        before the safety factor.
+    GradedProduct
 
     Raises
     ------
+    ConfigError
+        If a stream holds no factor after ``start``, or not more than ``warmup``.
     NumericalError
-        If Jacobi has not converged after ``max_sweeps`` sweeps.
-
-    Notes
-    -----
-    With the rows sorted by ℓ and the LQ factorisation ``U = M V``,
-    ``diag(e^ℓ) U`` has the singular values of ``L = diag(e^ℓ) M``; ``L`` is
-    lower triangular, so it is *also* column-graded, ``L = N diag(e^ℓ)`` with
-    :math:`N_{ij} = e^{\ell_i - \ell_j} M_{ij}` and :math:`|N_{ij}| \le |M_{ij}|`.
-    One-sided Jacobi on the columns of ``N diag(e^ℓ)`` (:func:`_rotate`) is
-    accurate to a relative ε κ(N) for every singular value (Demmel & Veselić
-    1992), and converges fast because a graded ``N`` has nearly orthogonal
-    columns. A pair rotates when its cosine exceeds ``max(r, 16) ε``; sweeps stop
-    when none does.
+        If a block overflows (a Jacobian beyond float64's range).
     """
-    n = U.shape[1]
-    live = np.isfinite(log_scales)
-    ell = np.asarray(log_scales[live], dtype=np.float64)
-    r = ell.size
-    out = np.full(n, -np.inf)
-    if r == 0:
-        return GradedValues(out, 0, 0.0)
-    order = np.argsort(-ell, kind="stable")
-    ell = ell[order]
-    M = np.asarray(np.linalg.qr(U[live][order].T, mode="r")).T  # U^T = V M^T
-    X, ell = _jacobi_start(ell, M)
-    kappa = max(_cond_row_equilibrated(M, lower=True), _cond_row_equilibrated(X))
-    sweep = _jacobi(X, ell, max_sweeps=max_sweeps)
-    with np.errstate(divide="ignore"):
-        values = ell + np.log(np.sqrt(np.einsum("ij,ij->i", X, X)))
-    out[:r] = np.sort(values)[::-1]
-    return GradedValues(out, sweep, UNIT_ROUNDOFF * r * (sweep + 3) * kappa)
+    if marks and end is not None and max(marks) > end:
+        raise ConfigError(f"marks must lie in start < t <= end and need accumulate, got {marks}")
+    n = steps.n
+    with progress.task("graded product", 0 if end is None else end - start) as bar:
+        return block_loop(
+            steps.factors(start, end),
+            n,
+            start=start,
+            accumulate=accumulate,
+            warmup=warmup,
+            cond_limit=cond_limit,
+            max_block=max_block,
+            marks=marks,
+            error_per_factor=error_per_factor,
+            keep_bytes=8 * n * n if steps.T is None else 0,  # a stream's factor: its matrix
+            advance=bar.advance,
+        )
