@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradscope.errors import ConfigError
+from gradscope.io_folder import write_atomic  # re-exported: the one atomic write
 from gradscope.model import RNN, Activation, get_activation
 
 __all__ = [
@@ -142,6 +142,9 @@ def parse_json(data: bytes, path: str | os.PathLike[str], *, what: str) -> Any:
         raise ConfigError(f"{p}: not a {what} (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{p}: not a readable {what} ({exc})") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (4300)
+        first = str(exc).split(";")[0]
+        raise ConfigError(f"{p}: not a readable {what} ({first})") from None
 
 
 def _sniff(path: Path) -> bytes:
@@ -228,6 +231,33 @@ def _read_npz(path: Path) -> dict[str, NDArray[np.generic]]:
     return arrays
 
 
+def is_torch_zip(path: str | os.PathLike[str], head: bytes) -> bool:
+    """Whether a file is ``torch.save``'s zip format: a zip archive holding ``data.pkl``."""
+    if not head.startswith(b"PK"):
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(name.endswith("data.pkl") for name in zf.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+
+
+def misnamed_torch_file(path: str | os.PathLike[str], head: bytes) -> ConfigError | None:
+    """The error for a ``torch.save`` file named ``.safetensors``, or None.
+
+    safetensors would report "header too large" for it, which says nothing useful.
+    """
+    if Path(path).suffix.lower() != ".safetensors" or head[8:9] == b"{":
+        return None
+    if not (_is_pickle(head) or is_torch_zip(path, head)):
+        return None
+    return ConfigError(
+        f"{os.fspath(path)}: looks like a torch.save file, not .safetensors: rename it .pt "
+        "(gradscope analyze reads it with torch.load(weights_only=True)), or save it with "
+        "safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')"
+    )
+
+
 def _read_safetensors(path: Path) -> dict[str, NDArray[np.generic]]:
     try:
         from safetensors.numpy import load_file
@@ -268,6 +298,9 @@ def read_arrays(path: str | os.PathLike[str]) -> dict[str, NDArray[np.generic]]:
     # A safetensors file starts with an 8-byte header length, then its JSON header.
     if suffix == ".safetensors" and head[8:9] == b"{":
         return _read_safetensors(p)
+    misnamed = misnamed_torch_file(p, head)
+    if misnamed is not None:
+        raise misnamed
     if _is_pickle(head) or suffix in (".pt", ".pth", ".pkl", ".pickle", ".ckpt"):
         raise ConfigError(
             f"{p}: looks like a PyTorch checkpoint or a pickle; gradscope never unpickles "
@@ -404,6 +437,14 @@ def load_array(
     head = _sniff(p)
     if _is_pickle(head):
         raise ConfigError(f"{p}: is a pickle, not an .npy array; save it with numpy.save")
+    if head.startswith(b"PK"):
+        raise ConfigError(f"{p}: holds an archive of arrays; give a single .npy array")
+    if not head.startswith(b"\x93NUMPY"):
+        # numpy would call any such file "pickled data", which a text file is not
+        raise ConfigError(
+            f"{p}: is not a .npy file (it lacks numpy's header); save the {name} array "
+            "with numpy.save"
+        )
     with open_regular(p) as fh:
         _check_npy_size(fh, os.fstat(fh.fileno()).st_size, str(p))
     try:
@@ -427,21 +468,3 @@ def load_array(
     if not np.all(np.isfinite(arr)):
         raise ConfigError(f"{p}: {name} contains NaN or Inf; give finite values")
     return arr
-
-
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Write a file all at once: a temporary file beside it, then a rename.
-
-    A reader never sees a half-written file, and a failure leaves any old file
-    untouched.
-    """
-    p = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            fh.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

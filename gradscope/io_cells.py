@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradscope.errors import ConfigError
-from gradscope.io import open_regular, read_arrays
+from gradscope.io import misnamed_torch_file, open_regular, read_arrays
 
 __all__ = ["CELL_GATES", "LayerWeights", "LoadedLayers", "layers_from_arrays", "load_layers"]
 
@@ -385,7 +385,11 @@ def load_layers(path: str | os.PathLike[str]) -> LoadedLayers:
         reports.
     """
     p = Path(path)
-    if _is_torch_file(p, _head(p)):
+    head = _head(p)
+    misnamed = misnamed_torch_file(p, head)  # torch.load would report a safetensors error
+    if misnamed is not None:
+        raise misnamed
+    if _is_torch_file(p, head):
         return layers_from_arrays(_read_torch(p), source=str(p), fmt="torch")
     fmt = "safetensors" if p.suffix.lower() == ".safetensors" else "npz"
     return layers_from_arrays(read_arrays(p), source=str(p), fmt=fmt)

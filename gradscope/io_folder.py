@@ -22,20 +22,32 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
+import signal
 import stat
 import tempfile
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from gradscope.errors import ConfigError
 
 __all__ = [
     "MANIFEST_NAME",
+    "TERMINATED_STATUS",
     "check_can_write",
     "check_output_folder",
     "install_folder",
     "make_staging_folder",
+    "new_file_mode",
     "read_manifest",
+    "remove_stale_staging",
+    "replace_file",
+    "terminate_cleanly",
+    "umask",
+    "write_atomic",
     "write_manifest",
 ]
 
@@ -82,6 +94,13 @@ def check_can_write(
         name_max = int(os.pathconf(parent if parent.is_dir() else ".", "PC_NAME_MAX"))
     except (OSError, ValueError):
         name_max = 255
+    for part in p.parent.parts:  # a folder's name past the limit: no stat of it can work
+        if len(os.fsencode(part)) > name_max:
+            raise ConfigError(
+                f"{what} {part[:40]}…".lstrip()
+                + f": a folder name of {len(os.fsencode(part))} bytes, and this file system "
+                f"allows {name_max}; choose a shorter path"
+            )
     size = len(os.fsencode(p.name))
     if size + _TEMP_NAME_EXTRA > name_max:
         raise ConfigError(
@@ -257,14 +276,153 @@ def check_output_folder(
         )
 
 
+#: The temporary folders gradscope builds reports in: ``.gradscope-staging-<pid>-<random>``.
+_STAGING_PREFIX = ".gradscope-staging-"
+_STAGING_NAME = re.compile(r"\.gradscope-staging-([0-9]+)-[a-z0-9_]{8}")
+
+
+def umask() -> int:
+    """The process's umask (read without changing it where Linux allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode(path: str | os.PathLike[str]) -> int:
+    """The permissions a file written at ``path`` gets, as if written in place.
+
+    An existing file keeps its own (``chmod`` bits); a new one gets
+    ``0o666 & ~umask``, what ``open(path, "w")`` would give it. Temporary files
+    (``tempfile``) are made 0600, so an atomic write sets this mode before its
+    rename.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return 0o666 & ~umask()
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o666 & ~umask()
+
+
+def replace_file(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Rename a finished temporary file onto ``path`` with :func:`new_file_mode`'s permissions."""
+    os.chmod(tmp, new_file_mode(path))
+    os.replace(tmp, path)
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write a file all at once: a temporary file beside it, then a rename.
+
+    A reader never sees a half-written file, a failure leaves any old file
+    untouched, and the file gets the permissions of :func:`new_file_mode` (an
+    existing file's own, else ``0o666 & ~umask``), not the temporary file's 0600.
+    """
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    try:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
+            fh.write(data)
+        replace_file(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a process of another user counts as alive)."""
+    if pid <= 0:
+        return True  # not a name gradscope writes: never treat it as stale
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def remove_stale_staging(parent: str | os.PathLike[str]) -> list[str]:
+    """Remove the staging folders in ``parent`` left by gradscope processes that died.
+
+    Only gradscope's own staging names (``.gradscope-staging-<pid>-<8 characters>``)
+    are touched, and only real folders (not links) of this user whose process
+    no longer exists — what a ``report`` killed by SIGKILL or a power cut left.
+    A live process's folder (e.g. a report running beside this one) is kept.
+
+    Returns
+    -------
+    list of str
+        The names removed.
+    """
+    removed: list[str] = []
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return removed
+    for name in entries:
+        match = _STAGING_NAME.fullmatch(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        path = os.path.join(parent, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
 def make_staging_folder(folder: str | os.PathLike[str]) -> str:
-    """A new hidden folder beside ``folder`` to build into, with the umask's permissions."""
+    """A new hidden folder beside ``folder`` to build into, with the umask's permissions.
+
+    Its name carries this process's id, so that the next report into the same
+    parent can tell it from a live one and remove it (:func:`remove_stale_staging`)
+    should this process be killed before it cleans up.
+    """
     parent = os.path.dirname(os.path.abspath(folder))
-    tmp = tempfile.mkdtemp(prefix=".gradscope-staging-", dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a folder made by mkdir would not be
+    remove_stale_staging(parent)
+    tmp = tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=parent)
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it 0700; a folder made by mkdir would not be
     return tmp
+
+
+#: Exit status of a run ended by SIGTERM (128 + the signal's number, as a shell reports it).
+TERMINATED_STATUS = 128 + int(signal.SIGTERM)
+
+
+@contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """Turn SIGTERM inside the block into ``SystemExit(143)``, so ``finally`` clauses run.
+
+    Python's default for SIGTERM is to die at once, leaving a staging folder
+    behind; with this, the cleanup of the code inside runs and the process then
+    exits with status 143. Only the main thread can install the handler, and a
+    handler the program set itself is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def _terminate(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one cleanup; a second TERM waits
+        raise SystemExit(TERMINATED_STATUS)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def install_folder(staging: str | os.PathLike[str], folder: str | os.PathLike[str]) -> None:
@@ -286,7 +444,7 @@ def install_folder(staging: str | os.PathLike[str], folder: str | os.PathLike[st
         os.replace(staging, target)
         return
     manifest = read_manifest(target) or {}
-    old = Path(tempfile.mkdtemp(prefix=".gradscope-old-", dir=target.parent))
+    old = Path(tempfile.mkdtemp(prefix=f".gradscope-old-{os.getpid()}-", dir=target.parent))
     os.rmdir(old)
     os.replace(target, old)  # from here, old holds the earlier folder, whole
     os.replace(staging, target)

@@ -102,15 +102,153 @@ class _SubBudget(Budget):
         self._parent.spend(n)
 
 
-def _array(value: Any, name: str, ndim: int) -> FloatArray:
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim != ndim:
-        raise ConfigError(f"counterexample field {name!r} must be {ndim}-D, got shape {arr.shape}")
+def _shown(value: Any) -> str:
+    """A field's value in a message: short, and safe for integers of any size."""
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        n = int(value)
+        return (
+            str(n)
+            if abs(n) < 10**15
+            else f"an integer of about {n.bit_length() * 0.30103:.0f} digits"
+        )
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else repr(value[:40]) + "…"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "a list"
+    return type(value).__name__
+
+
+def _bad(name: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"counterexample field {name!r} must be {expected}, got {_shown(value)}")
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _integer(value: Any, name: str, expected: str, low: int, high: int | None = None) -> int:
+    """An integer in [low, high] (not a bool, not a float such as 1.0 or 1.7)."""
+    if not _is_integer(value) or value < low or (high is not None and value > high):
+        raise _bad(name, expected, value)
+    return int(value)
+
+
+def _number(value: Any, name: str, expected: str) -> float:
+    """A finite number > 0 (not a bool, not text)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise _bad(name, expected, value)
+    try:
+        x = float(value)
+    except OverflowError:  # an integer past float64's range
+        raise _bad(name, expected, value) from None
+    if not (math.isfinite(x) and x > 0):
+        raise _bad(name, expected, value)
+    return x
+
+
+def _text(value: Any, name: str, expected: str = "text") -> str:
+    if not isinstance(value, str):
+        raise _bad(name, expected, value)
+    return value
+
+
+def _numbers_only(value: Any, name: str) -> None:
+    """Every leaf of a nested list is a JSON number (numpy would read true as 1, "1" as 1)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, float, np.number)):
+            raise ConfigError(
+                f"counterexample field {name!r} must hold numbers only, got {_shown(item)} in it"
+            )
+
+
+def _array(value: Any, name: str, shape: Sequence[tuple[str, int | None]]) -> FloatArray:
+    """A finite float64 array of the given shape; each axis is (symbol, size or None)."""
+    want = "(" + ", ".join(sym for sym, _ in shape) + ("," if len(shape) == 1 else "") + ")"
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "fiu":
+            raise ConfigError(
+                f"counterexample field {name!r} must hold numbers, got {value.dtype}"
+            )
+    elif isinstance(value, (list, tuple)):
+        _numbers_only(value, name)
+    else:
+        raise _bad(name, f"a {len(shape)}-D array {want} of numbers", value)
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (ValueError, OverflowError):  # ragged, or an integer past float64's range
+        raise ConfigError(
+            f"counterexample field {name!r} must be a rectangular {len(shape)}-D array {want} "
+            "of float64 numbers"
+        ) from None
+    if arr.ndim != len(shape) or 0 in arr.shape:
+        raise ConfigError(
+            f"counterexample field {name!r} must be a non-empty {len(shape)}-D array {want}, "
+            f"got shape {arr.shape}"
+        )
+    for axis, (_, size) in enumerate(shape):
+        if size is not None and arr.shape[axis] != size:
+            sizes = ", ".join(str(n) if n is not None else sym for sym, n in shape)
+            raise ConfigError(
+                f"counterexample field {name!r} must have shape {want} = ({sizes}"
+                f"{',' if len(shape) == 1 else ''}), got {arr.shape}"
+            )
     if not np.all(np.isfinite(arr)):
         raise ConfigError(f"counterexample field {name!r} contains NaN or Inf")
-    arr = arr.copy()
     arr.flags.writeable = False
     return arr
+
+
+#: Extra fields each claim's replay needs (DESIGN.md §4); the rest are optional.
+REQUIRED_EXTRA: Mapping[str, tuple[str, ...]] = {
+    "weight-sharing": ("W_hy", "targets"),
+    "clipping-direction": ("W_hy", "targets", "theta"),
+    "truncated-bptt": ("W_hy", "targets"),
+}
+_TEXT_EXTRA = ("reading", "case", "scheme", "gradient", "norm")
+
+
+def _check_extra(claim: str, extra: Mapping[str, Any], n: int, end: int) -> dict[str, Any]:
+    """The extra fields, each checked for type and range (arrays converted, read-only)."""
+    if not isinstance(extra, Mapping):
+        raise _bad("extra", "an object", extra)
+    missing = [k for k in REQUIRED_EXTRA.get(claim, ()) if k not in extra]
+    if missing:
+        raise ConfigError(
+            f"a {claim} counterexample lacks field(s): {', '.join(missing)} (its replay "
+            "needs them)"
+        )
+    out = dict(extra)
+    if "W_hy" in out:
+        out["W_hy"] = _array(out["W_hy"], "W_hy", (("p", None), ("n", n)))
+    if "targets" in out:
+        p = out["W_hy"].shape[0] if "W_hy" in out else None
+        targets = _array(out["targets"], "targets", (("T", None), ("p", p)))
+        if targets.shape[0] < end:
+            raise ConfigError(
+                f"counterexample field 'targets' must have a row for each of the end = {end} "
+                f"steps, got {targets.shape[0]}"
+            )
+        out["targets"] = targets
+    if "theta" in out:
+        out["theta"] = _number(out["theta"], "theta", "a clipping threshold θ > 0 (a number)")
+    if "truncation" in out:
+        out["truncation"] = _integer(out["truncation"], "truncation", "an integer K >= 1", 1)
+    for key in _TEXT_EXTRA:
+        if key in out:
+            _text(out[key], key)
+    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -170,15 +308,52 @@ class Counterexample:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name, ndim in (("W_hh", 2), ("W_xh", 2), ("b", 1), ("h0", 1), ("inputs", 2)):
-            object.__setattr__(self, name, _array(getattr(self, name), name, ndim))
-        get_activation(self.activation)
-        T = self.inputs.shape[0]
-        if not 0 <= self.start < self.end <= T:
+        """Every field checked for type and range, in this one place (JSON or not)."""
+        from gradscope.claims import CLAIM_IDS  # (lazily: the package imports this module)
+
+        claim = _text(self.claim, "claim", "a claim id (text)")
+        if claim not in CLAIM_IDS:
+            raise ConfigError(
+                f"counterexample field 'claim': unknown claim {claim!r}; "
+                f"choose from: {', '.join(CLAIM_IDS)}"
+            )
+        get_activation(_text(self.activation, "activation", "an activation name (text)"))
+        W_hh = _array(self.W_hh, "W_hh", (("n", None), ("n", None)))
+        n = W_hh.shape[0]
+        if W_hh.shape != (n, n):
+            raise ConfigError(
+                f"counterexample field 'W_hh' must be square (n, n), got {W_hh.shape}"
+            )
+        W_xh = _array(self.W_xh, "W_xh", (("n", n), ("m", None)))
+        m = W_xh.shape[1]
+        arrays = {
+            "W_hh": W_hh,
+            "W_xh": W_xh,
+            "b": _array(self.b, "b", (("n", n),)),
+            "h0": _array(self.h0, "h0", (("n", n),)),
+            "inputs": _array(self.inputs, "inputs", (("T", None), ("m", m))),
+        }
+        for name, arr in arrays.items():
+            object.__setattr__(self, name, arr)
+        T = arrays["inputs"].shape[0]
+        where = f"a step index with 0 <= start < end <= T = {T}"
+        _integer(self.start, "start", f"an integer, {where}", 0, T - 1)
+        _integer(self.end, "end", f"an integer, {where}", 1, T)
+        if not self.start < self.end:
             raise ConfigError(
                 f"counterexample needs 0 <= start < end <= T = {T}, "
                 f"got start={self.start}, end={self.end}"
             )
+        object.__setattr__(self, "start", int(self.start))
+        object.__setattr__(self, "end", int(self.end))
+        if self.seed is not None:
+            object.__setattr__(
+                self, "seed", _integer(self.seed, "seed", "null or an integer >= 0", 0)
+            )
+        _text(self.note, "note")
+        if not isinstance(self.observed, Mapping):
+            raise _bad("observed", "an object", self.observed)
+        object.__setattr__(self, "extra", _check_extra(claim, self.extra, n, self.end))
 
     @property
     def rnn(self) -> RNN:
@@ -209,7 +384,16 @@ class Counterexample:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Counterexample:
-        """Rebuild from :meth:`to_dict`'s output (e.g. parsed JSON); validated."""
+        """Rebuild from :meth:`to_dict`'s output (e.g. parsed JSON); validated.
+
+        Values are taken as they are (``"start": 1.7``, ``true`` or ``"1"`` is
+        refused, never rounded); :meth:`__post_init__` checks every field.
+
+        Raises
+        ------
+        ConfigError
+            Naming the first field that is missing or wrong, and what it must be.
+        """
         if not isinstance(data, Mapping):
             raise ConfigError("a counterexample must be a JSON object")
         core = ("claim", "activation", "W_hh", "W_xh", "b", "h0", "inputs", "start", "end")
@@ -217,26 +401,22 @@ class Counterexample:
         if missing:
             raise ConfigError(f"counterexample lacks field(s): {', '.join(missing)}")
         skip = {*core, "observed", "note", "seed"}
-        try:
-            return cls(
-                claim=str(data["claim"]),
-                activation=str(data["activation"]),
-                W_hh=data["W_hh"],
-                W_xh=data["W_xh"],
-                b=data["b"],
-                h0=data["h0"],
-                inputs=data["inputs"],
-                start=int(data["start"]),
-                end=int(data["end"]),
-                extra={k: v for k, v in data.items() if k not in skip},
-                observed=dict(data.get("observed") or {}),
-                note=str(data.get("note", "")),
-                seed=None if data.get("seed") is None else int(data["seed"]),
-            )
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"malformed counterexample: {exc}") from None
+        observed = data.get("observed")
+        return cls(
+            claim=data["claim"],
+            activation=data["activation"],
+            W_hh=data["W_hh"],
+            W_xh=data["W_xh"],
+            b=data["b"],
+            h0=data["h0"],
+            inputs=data["inputs"],
+            start=data["start"],
+            end=data["end"],
+            extra={k: v for k, v in data.items() if k not in skip},
+            observed={} if observed is None else observed,
+            note=data.get("note", ""),
+            seed=data.get("seed"),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -340,7 +520,25 @@ class ClaimCheck:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Claim:
-    """A claim of the tutorial: its words, its setting, how to check and replay it."""
+    """A claim of the tutorial: its words, its setting, how to check and replay it.
+
+    Attributes
+    ----------
+    id, statement, latex, setting : str
+    check : callable
+        ``check(budget, seeds)`` → :class:`ClaimCheck`.
+    replay : callable
+        ``replay(counterexample)`` → :class:`Replay`.
+    default_budget : int
+        Evaluations when no budget is given.
+    seconds_per_evaluation : float
+        A generous estimate of one evaluation's cost (measured on a busy 2-core
+        machine, rounded up), so a budget is refused before work when it would
+        run for longer than :data:`gradscope.claims.MAX_CHECK_SECONDS`.
+    may_be_nan : frozenset of str
+        Keys of a replay's ``observed`` that may be NaN by design; any other NaN
+        means the counterexample was altered, and the replay is refused.
+    """
 
     id: str
     statement: str
@@ -349,3 +547,5 @@ class Claim:
     check: Callable[[Budget, Sequence[int]], ClaimCheck] = field(repr=False)
     replay: Callable[[Counterexample], Replay] = field(repr=False)
     default_budget: int = 2000
+    seconds_per_evaluation: float = 0.01
+    may_be_nan: frozenset[str] = frozenset()

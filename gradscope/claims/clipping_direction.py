@@ -233,4 +233,6 @@ CLAIM = Claim(
     check=check,
     replay=replay,
     default_budget=200,
+    seconds_per_evaluation=0.005,
+    may_be_nan=frozenset({"angle_rad"}),  # the angle to a zero clip(g) is undefined
 )

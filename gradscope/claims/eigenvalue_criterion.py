@@ -236,4 +236,5 @@ CLAIM = Claim(
     check=check,
     replay=replay,
     default_budget=600,
+    seconds_per_evaluation=0.004,
 )

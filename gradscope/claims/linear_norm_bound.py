@@ -168,4 +168,12 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
-CLAIM = Claim(id=ID, statement=STATEMENT, latex=LATEX, setting=SETTING, check=check, replay=replay)
+CLAIM = Claim(
+    id=ID,
+    statement=STATEMENT,
+    latex=LATEX,
+    setting=SETTING,
+    check=check,
+    replay=replay,
+    seconds_per_evaluation=0.005,  # measured: 2–3.4 ms
+)

@@ -170,4 +170,5 @@ CLAIM = Claim(
     check=check,
     replay=replay,
     default_budget=120,
+    seconds_per_evaluation=0.1,
 )

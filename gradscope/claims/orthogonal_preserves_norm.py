@@ -168,4 +168,5 @@ CLAIM = Claim(
     check=check,
     replay=replay,
     default_budget=400,
+    seconds_per_evaluation=0.005,
 )

@@ -23,7 +23,7 @@ from gradscope.claims.base import Budget, BudgetExhaustedError, Counterexample
 from gradscope.init import recurrent_weights, spectral_norm, spectral_radius
 from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.graded import json_error
+from gradscope.numeric.graded.bounds import json_error
 from gradscope.numeric.products import (
     SpectralNorm,
     compute_spectral_norm,

@@ -205,4 +205,5 @@ CLAIM = Claim(
     check=check,
     replay=replay,
     default_budget=300,
+    seconds_per_evaluation=0.006,
 )

@@ -177,4 +177,5 @@ CLAIM = Claim(
     check=check,
     replay=replay,
     default_budget=180,
+    seconds_per_evaluation=0.15,
 )

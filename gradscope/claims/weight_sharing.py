@@ -185,4 +185,5 @@ CLAIM = Claim(
     check=check,
     replay=replay,
     default_budget=1500,
+    seconds_per_evaluation=0.0008,
 )

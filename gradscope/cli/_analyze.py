@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from gradscope.cli._base import (
+    InputFile,
     PositiveFloat,
     _check_plot_path,
     _emit_json,
@@ -18,10 +19,10 @@ from gradscope.cli._base import (
 
 
 @main.command()
-@click.argument("weights", type=click.Path(dir_okay=False))
+@click.argument("weights", type=InputFile())
 @click.option(
     "--inputs",
-    type=click.Path(dir_okay=False),
+    type=InputFile(),
     help="Layer 0's inputs as a (T, m) .npy array. Without it: --T steps of zero inputs.",
 )
 @click.option(
@@ -70,10 +71,9 @@ def analyze(
 
     Example: gradscope analyze lstm.safetensors --inputs x.npy --plot memory.png
     """
-    from gradscope.errors import ConfigError
-    from gradscope.io import load_array
     from gradscope.io_cells import load_layers
-    from gradscope.numeric.analyze import compute_analysis
+    from gradscope.numeric.analyze import DEFAULT_T, check_analysis_work, compute_analysis
+    from gradscope.numeric.spectrum_report import MAX_SECONDS
     from gradscope.report.text import render_analysis
 
     _check_plot_path(plot_file)
@@ -91,15 +91,27 @@ def analyze(
             f"{layer} is not a layer of {weights}, which has {count} (0..{count - 1})",
             param_hint="'--layer'",
         )
+    save_figure = None if plot_file is None else _figures().save_figure  # before any work
     x: Any = None
-    if inputs is not None:
-        x = load_array(inputs, name="inputs", ndim=2)
-        if x.shape[0] < 1:
-            raise ConfigError(f"{inputs}: holds no steps; inputs need at least one row (T >= 1)")
-        if T is not None and T != x.shape[0]:
-            raise click.BadParameter(
-                f"{T} disagrees with the {x.shape[0]} rows of {inputs}", param_hint="'--T'"
-            )
+    rows = None if inputs is None else _declared_rows(inputs)
+    if rows is None and inputs is not None:  # no trustworthy header: read it to know T
+        x = _load_inputs(inputs, T)
+        rows = int(x.shape[0])
+    if T is not None and rows is not None and T != rows:
+        raise click.BadParameter(
+            f"{T} disagrees with the {rows} rows of {inputs}", param_hint="'--T'"
+        )
+    steps = rows if rows is not None else (T or DEFAULT_T)
+    check_analysis_work(  # memory and time, from the sizes alone: before reading the inputs
+        loaded,
+        steps,
+        None if layer is None else [layer],
+        curves=plot_file is not None,
+        inputs=inputs,
+        max_seconds=MAX_SECONDS,
+    )
+    if inputs is not None and x is None:
+        x = _load_inputs(inputs, T)
     result = compute_analysis(
         loaded,
         x,
@@ -111,9 +123,9 @@ def analyze(
     )
     if plot_file is not None:
         from gradscope.numeric.analyze import compute_memory_curves
-
-        save_figure = _figures().save_figure  # one clear line if matplotlib is missing
         from gradscope.report.analysis_figure import plot_memory_curves
+
+        assert save_figure is not None
 
         curves = compute_memory_curves(
             loaded,
@@ -129,3 +141,51 @@ def analyze(
         _emit_json(result.to_dict())
     else:
         click.echo(render_analysis(result))
+
+
+def _load_inputs(path: str, T: int | None) -> Any:
+    """The (T, m) inputs, read and checked (bad data: exit 1)."""
+    from gradscope.errors import ConfigError
+    from gradscope.io import load_array
+
+    x = load_array(path, name="inputs", ndim=2)
+    if x.shape[0] < 1:
+        raise ConfigError(f"{path}: holds no steps; inputs need at least one row (T >= 1)")
+    if T is not None and T != x.shape[0]:
+        raise click.BadParameter(
+            f"{T} disagrees with the {x.shape[0]} rows of {path}", param_hint="'--T'"
+        )
+    return x
+
+
+def _declared_rows(path: str) -> int | None:
+    """The rows an ``.npy`` file's header declares, when the file really holds them.
+
+    Read from the header alone, so that a run too large is refused before a big
+    file is loaded. None when the header cannot be read or does not match the
+    file's size (then loading the file names the problem, as bad data).
+    """
+    import os
+
+    import numpy as np
+
+    from gradscope.errors import ConfigError
+    from gradscope.io import open_regular
+
+    try:
+        with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            version = np.lib.format.read_magic(fh)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(fh)
+            start = fh.tell()
+    except (ConfigError, ValueError, OSError, EOFError, TypeError):
+        return None
+    if len(shape) != 2 or dtype.hasobject:
+        return None
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    return int(shape[0]) if shape[0] >= 1 and start + declared <= size else None

@@ -2,8 +2,13 @@
 
 Heavy modules (numpy included) are imported inside the commands, so
 ``gradscope --help`` costs little more than importing click. Exit codes
-(DESIGN.md §3): 2 for bad usage (click's usage errors), 1 for bad data or a
-failed run (a :class:`~gradscope.errors.GradscopeError`), 0 otherwise.
+(docs/cli.md, "Exit codes"): 2 for bad usage — click's usage errors, a
+request too large for this machine (:class:`~gradscope.errors.SizeError`) and
+an output location that cannot be written (:func:`_check_output`, before any
+work); 1 for bad data or a failed run (any other
+:class:`~gradscope.errors.GradscopeError`, out of memory); 0 otherwise. Input
+files are never checked by click (:class:`InputFile`): the loaders refuse a
+missing file, a folder or a pipe as bad data, exit 1.
 """
 
 from __future__ import annotations
@@ -101,8 +106,50 @@ class NameList(click.ParamType):  # type: ignore[type-arg]
         return tuple(dict.fromkeys(names))
 
 
+class InputFile(click.ParamType):  # type: ignore[type-arg]
+    """A path to a file gradscope reads, passed on unchecked.
+
+    click's ``Path(exists=True, dir_okay=False)`` would refuse a missing file or a
+    folder as bad usage (exit 2); the loaders refuse them, and a pipe or a device,
+    as bad data (exit 1, docs/cli.md), so the table holds for every input.
+    """
+
+    name = "file"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "FILE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        return str(value)
+
+
+#: Options whose smaller values need less memory, in the order a message names them.
+_SIZE_OPTIONS = ("--hidden", "--T", "--seeds", "--top", "--budget", "--lyapunov-top")
+
+
+def _out_of_memory_message(command: click.Command | None) -> str:
+    """What to do when memory ran out, in the words of the command that ran."""
+    name = f"gradscope {command.name}" if command is not None else "gradscope"
+    have: set[str] = set()
+    if command is not None:
+        for param in command.params:
+            have.update(getattr(param, "opts", ()))
+    sizes = [opt for opt in _SIZE_OPTIONS if opt in have]
+    hint = (
+        "reduce " + ", ".join(sizes[:-1]) + (" or " if len(sizes) > 1 else "") + sizes[-1]
+        if sizes
+        else "its input is too large for this machine: use a smaller one"
+    )
+    return f"{name} ran out of memory despite its size estimate: {hint}, or free memory"
+
+
 class GradscopeGroup(click.Group):
-    """Turns gradscope's own errors into one line and exit code 1."""
+    """Turns gradscope's own errors into one line and the exit code docs/cli.md gives.
+
+    A :class:`~gradscope.errors.SizeError` (too large, refused before work) is bad
+    usage, exit 2; any other :class:`~gradscope.errors.GradscopeError` and running
+    out of memory despite the estimate are exit 1.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -112,9 +159,9 @@ class GradscopeGroup(click.Group):
         except GradscopeError as exc:
             raise click.ClickException(str(exc)) from None
         except MemoryError:
-            raise click.ClickException(
-                "out of memory: reduce --hidden or --T, or use fewer seeds"
-            ) from None
+            name = ctx.invoked_subcommand
+            command = self.get_command(ctx, name) if name else None
+            raise click.ClickException(_out_of_memory_message(command)) from None
 
 
 def _emit_json(payload: dict[str, Any]) -> None:
@@ -178,6 +225,44 @@ def _figures() -> Any:
     return figures
 
 
+def _check_output(
+    path: str | None, option: str, *, folder: bool = False, beside: bool = False
+) -> None:
+    """Refuse, before any work, an output location that cannot be written: exit 2.
+
+    An empty name, a missing folder, a read-only one, a path under a file,
+    ``/proc`` or a name past the file system's limit are bad usage of the
+    option (docs/cli.md, "Exit codes"), so the library's
+    :class:`~gradscope.errors.ConfigError` becomes click's ``BadParameter``.
+
+    Parameters
+    ----------
+    path : str or None
+        The location; ``None`` (option not given) is accepted.
+    option : str
+        The option, for the message (e.g. ``"--out"``).
+    folder, beside : bool
+        As for :func:`gradscope.io_folder.check_can_write`.
+
+    Raises
+    ------
+    click.BadParameter
+    """
+    if path is None:
+        return
+    if path == "":
+        raise click.BadParameter(
+            "an empty name; give a file or folder name", param_hint=f"'{option}'"
+        )
+    from gradscope.errors import ConfigError
+    from gradscope.io_folder import check_can_write
+
+    try:  # the name fits, the folder exists, a file can be created there
+        check_can_write(path, what="", folder=folder, beside=beside)
+    except ConfigError as exc:  # (click names the option itself)
+        raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
+
+
 def _check_plot_path(path: str | None) -> None:
     """Refuse a bad figure path before any work is done."""
     if path is None:
@@ -230,3 +315,11 @@ def main(threads: int | None) -> None:
     Norms are spectral (largest singular value); log10 values never underflow.
     """
     _set_blas_threads(threads)
+    import os
+    import sys
+
+    from gradscope import progress
+
+    if sys.stderr.isatty() or os.environ.get("GRADSCOPE_PROGRESS") == "1":
+        # Long work draws one line on stderr, cleared when it ends (before any error).
+        click.get_current_context().with_resource(progress.enabled(sys.stderr))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from gradscope.cli._base import (
+    InputFile,
     _certify_options,
+    _check_output,
     _check_plot_path,
     _emit_json,
     _figures,
@@ -63,16 +68,19 @@ def check(
     searched for counterexamples from two seeds (--seed and --seed + 1) within
     a budget counted in evaluations, and judged. Without IDs, all nine.
     """
-    from gradscope.claims import CLAIM_IDS, check_claim
+    from gradscope.claims import CLAIM_IDS, check_budget, check_claim
 
+    ids = claim_ids or CLAIM_IDS
+    check_budget(ids, budget)  # a budget of hours is refused before the searches (exit 2)
     _check_plot_path(plot_file)
-    if out:
-        from gradscope.io_folder import check_can_write
+    _check_output(out, "--out", folder=True)  # before the searches, not after (exit 2)
+    if certify:
+        from gradscope.claims._balls import flint_module
 
-        check_can_write(out, what="--out", folder=True)  # before the searches, not after
+        flint_module()  # python-flint missing: one line now, not after the whole run
     show_progress = sys.stderr.isatty()
     results = []
-    for claim_id in claim_ids or CLAIM_IDS:
+    for claim_id in ids:
         if show_progress:
             click.echo(f"checking {claim_id} …", err=True)
         results.append(check_claim(claim_id, budget=budget, seed=seed))
@@ -89,17 +97,11 @@ def check(
                 trajectories[r.id] = log10_norm_trajectory(steps, start=c.start, end=c.end)
         figures.save_figure(figures.plot_claims(results, trajectories), plot_file)
     written: list[str] = []
+    removed: list[str] = []
     if out:
-        import os
-
-        from gradscope.io import write_atomic
-
-        os.makedirs(out, exist_ok=True)
-        for r in results:
-            for k, cex in enumerate(r.counterexamples):
-                path = os.path.join(out, f"{r.id}-{k}.json")
-                write_atomic(path, cex.to_json() + "\n")
-                written.append(path)
+        written, removed = _write_counterexamples(out, results)
+        if removed and as_json:
+            click.echo(_removed_line(out, removed), err=True)
     certificates: dict[str, list[Any]] = {}
     if certify:
         from gradscope.claims.certify import certify_counterexample
@@ -132,22 +134,87 @@ def check(
                 click.echo(f"- {claim_id}-{n}: {status} at {c.precision_bits} bits: {c.statement}")
     if written:
         click.echo(f"\n{len(written)} counterexample files written to {out}")
+    if removed and out:
+        click.echo(_removed_line(out, removed))
+
+
+#: The names ``check --out`` gives its files: ``<claim>-<k>.json``.
+_COUNTEREXAMPLE_NAME = re.compile(r"^(?P<claim>[a-z]+(?:-[a-z]+)*)-(?:0|[1-9][0-9]*)\.json$")
+
+
+def _write_counterexamples(out: str, results: Sequence[Any]) -> tuple[list[str], list[str]]:
+    """Write ``DIR/<claim>-<k>.json`` for each counterexample; drop this run's claims' stale ones.
+
+    A file named ``<claim>-<k>.json`` for a claim checked now but not written now
+    is left from an earlier run (another seed or budget found more examples)
+    and would replay as if this run had found it: it is removed. Only plain
+    files of exactly that name are touched; everything else in the folder,
+    and the files of claims not checked now, stay.
+
+    Returns
+    -------
+    written : list of str
+        Paths written.
+    removed : list of str
+        Names removed, sorted.
+    """
+    from gradscope.io import write_atomic
+
+    os.makedirs(out, exist_ok=True)
+    written: list[str] = []
+    for r in results:
+        for k, cex in enumerate(r.counterexamples):
+            path = os.path.join(out, f"{r.id}-{k}.json")
+            write_atomic(path, cex.to_json() + "\n")
+            written.append(path)
+    checked = {r.id for r in results}
+    kept = {os.path.basename(p) for p in written}
+    removed: list[str] = []
+    with os.scandir(out) as entries:
+        for entry in entries:
+            match = _COUNTEREXAMPLE_NAME.match(entry.name)
+            if (
+                match is not None
+                and match["claim"] in checked
+                and entry.name not in kept
+                and entry.is_file(follow_symlinks=False)
+            ):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return written, sorted(removed)
+
+
+def _removed_line(out: str, removed: Sequence[str]) -> str:
+    shown = ", ".join(removed[:4]) + (f", … ({len(removed) - 4} more)" if len(removed) > 4 else "")
+    return (
+        f"removed {len(removed)} stale counterexample file(s) of an earlier run from {out} "
+        f"(this run did not find them): {shown}"
+    )
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=InputFile())
 @_certify_options
 @_json_option
 def replay(file: str, certify: bool, max_precision: int, as_json: bool) -> None:
-    """Recompute a counterexample from its JSON file and show what it shows."""
+    """Recompute a counterexample from its JSON file and show what it shows.
+
+    Every field is checked first (a missing, mistyped or out-of-range one is
+    refused in one line, exit 1), and a recomputed NaN gives no verdict.
+    """
     from gradscope.claims import Counterexample
     from gradscope.claims import replay as replay_counterexample
     from gradscope.io import parse_json, read_regular
 
+    if certify:
+        from gradscope.claims._balls import flint_module
+
+        flint_module()
     raw = read_regular(file, what="counterexample", max_bytes=64 * 2**20)
     data = parse_json(raw, file, what="JSON counterexample")
     cex = Counterexample.from_dict(data)
     result = replay_counterexample(cex)
+    _check_recorded(file, cex.observed, result.observed)
     cert = None
     if certify:
         from gradscope.claims.certify import certify_counterexample
@@ -165,3 +232,31 @@ def replay(file: str, certify: bool, max_precision: int, as_json: bool) -> None:
         if cert is not None:
             status = "certified" if cert.certified else "NOT certified"
             click.echo(f"ball arithmetic, {cert.precision_bits} bits: {status}: {cert.statement}")
+
+
+def _check_recorded(file: str, recorded: Any, recomputed: Any) -> None:
+    """Refuse a counterexample whose data no longer give the numbers it records.
+
+    A file written by ``gradscope check`` records what its data gave
+    (``observed``); a replay recomputes them from the same data, so a number
+    that moved by more than rounding means the data were changed afterwards
+    (or written by a gradscope that computed differently): bad data, exit 1.
+    """
+    import math
+
+    from gradscope.errors import ConfigError
+
+    slack = recomputed.get("log10_error", 0.0)
+    slack = float(slack) if isinstance(slack, int | float) and math.isfinite(slack) else 0.0
+    for key in sorted(set(recorded) & set(recomputed)):
+        a, b = recorded[key], recomputed[key]
+        if isinstance(a, bool) or not isinstance(a, int | float) or not isinstance(b, int | float):
+            continue
+        if not (math.isfinite(a) and math.isfinite(b)):
+            continue
+        if abs(a - b) > 1e-9 * max(1.0, abs(a), abs(b)) + slack:
+            raise ConfigError(
+                f"{file}: records {key} = {a:.12g}, but its data give {b:.12g}: the file was "
+                "changed after gradscope wrote it (or by another version); write a fresh one "
+                "with gradscope check --out"
+            )

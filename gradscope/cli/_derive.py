@@ -6,6 +6,7 @@ import click
 
 from gradscope.cli._base import (
     ACTIVATION_NAMES,
+    _check_output,
     main,
 )
 
@@ -39,7 +40,8 @@ from gradscope.cli._base import (
 @click.option(
     "--expand",
     is_flag=True,
-    help="Also the fully explicit forms (hidden·T ≤ 24 for the Jacobian, ≤ 8 for gradients).",
+    help="Also the fully explicit forms (hidden·T ≤ 24 for the Jacobian; hidden·T ≤ 8 "
+    "and --input-size, --output-size ≤ 2 for gradients).",
 )
 @click.option(
     "--standalone", is_flag=True, help="A complete document for pdflatex (amsmath, breqn)."
@@ -68,12 +70,26 @@ def derive(
     A derivation a teacher could hand out: conventions, the model, the unrolled
     recurrence, each step's Jacobian D_t W_hh, the product ∂h_T/∂h_0 (T factors),
     the bound (γ‖W_hh‖₂)^T and the gradient recursion with weight sharing.
-    Sizes beyond the documented limits are refused up front.
+    Sizes beyond the documented limits (hidden ≤ 16, hidden²·T ≤ 4000, T ≤ 200;
+    --expand as above) are refused up front, exit 2, naming sizes that fit; every
+    allowed derivation takes a few seconds.
 
     Example: gradscope derive --hidden 2 --T 3 --standalone -o bptt.tex
     """
     from gradscope.symbolic.document import render_document
+    from gradscope.symbolic.limits import check_sizes
 
+    for kind in ("jacobian", "gradient") if what == "all" else (what,):  # both, up front
+        check_sizes(
+            hidden=hidden,
+            T=T,
+            activation=activation,
+            input_size=input_size,
+            output_size=output_size,
+            expand=expand,
+            what=kind,
+        )
+    _check_output(output, "--output")  # unwritable: exit 2, before the derivation
     text = render_document(
         hidden=hidden,
         T=T,

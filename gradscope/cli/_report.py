@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
 import click
 
 from gradscope.cli._base import (
     ACTIVATION_NAMES,
     FAMILY_NAMES,
+    InputFile,
     NameList,
     ScaleFloat,
+    _check_output,
     _check_plot_path,
     _figures,
     _seed_option,
@@ -36,12 +38,10 @@ from gradscope.cli._base import (
 )
 @click.option(
     "--weights",
-    type=click.Path(dir_okay=False),
+    type=InputFile(),
     help="Analyse a user's RNN weights (.npz/.safetensors) instead of a generated one.",
 )
-@click.option(
-    "--inputs", type=click.Path(dir_okay=False), help="(T, m) .npy inputs for --weights."
-)
+@click.option("--inputs", type=InputFile(), help="(T, m) .npy inputs for --weights.")
 @click.option(
     "--activation",
     type=click.Choice(ACTIVATION_NAMES),
@@ -86,6 +86,14 @@ def report(
     """
     if inputs and not weights:
         raise click.UsageError("--inputs goes with --weights")
+    _check_output(outdir, "-o", folder=True, beside=True)  # unwritable: exit 2, before work
+    from gradscope.errors import ConfigError
+    from gradscope.io_folder import check_output_folder
+
+    try:  # a folder the report may not replace is a location that cannot be used: exit 2
+        check_output_folder(outdir, force=force, inputs=(weights, inputs))
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix("-o "), param_hint="'-o'") from None
     _figures()
     import shlex
 
@@ -124,9 +132,18 @@ def report(
         claim_budget=budget,
         command=shlex.join(argv),
     )
-    if sys.stderr.isatty():
-        click.echo("computing the report (about half a minute) …", err=True)
-    build_report(outdir, settings, force=force)
+    from gradscope.io_folder import TERMINATED_STATUS
+
+    try:  # long work shows its progress on stderr (gradscope.progress), cleared at the end
+        build_report(outdir, settings, force=force)
+    except SystemExit as exc:
+        if exc.code == TERMINATED_STATUS:
+            click.echo(
+                f"Error: stopped by SIGTERM; the unfinished report was removed (exit status "
+                f"{TERMINATED_STATUS})",
+                err=True,
+            )
+        raise
     click.echo(f"report written to {outdir}/index.html (also report.md, results.json)")
 
 
@@ -135,7 +152,7 @@ PLOT_KINDS = ("vanishing-exploding", "decay", "eigenvalues", "spectrum", "lyapun
 
 @main.command()
 @click.argument("kind", type=click.Choice(PLOT_KINDS))
-@click.argument("sweep_file", required=False, type=click.Path(dir_okay=False))
+@click.argument("sweep_file", required=False, type=InputFile())
 @click.option(
     "-o",
     "--output",
@@ -206,71 +223,140 @@ def plot(
     practical limit (the memory horizon at θ = 1e-2) computed, not drawn.
     """
     _check_plot_path_option(output)
+    if norm is not None and radius is not None:
+        raise click.UsageError("give at most one of --norm and --radius")
+    if kind != "sweep" and sweep_file is not None:
+        raise click.UsageError(f"plot {kind} takes no file argument")
     figures = _figures()
-    from gradscope.init import instance_seed, random_inputs, random_rnn
-
     if kind == "sweep":
         if sweep_file is None:
             raise click.UsageError("plot sweep needs the sweep's output file (CSV or JSON lines)")
-        from gradscope.report.sweep_figure import sweep_heatmap
-
-        fig = sweep_heatmap(sweep_file, x_key, y_key, value_key)
-    elif sweep_file is not None:
-        raise click.UsageError(f"plot {kind} takes no file argument")
+        fig = _sweep_figure(sweep_file, x_key, y_key, value_key)
     elif kind in ("vanishing-exploding", "decay"):
-        from gradscope.numeric.decay import compute_decay_curves
+        from gradscope.numeric.decay import check_decay_work, compute_decay_curves
+        from gradscope.numeric.spectrum_report import MAX_SECONDS
 
+        fams: tuple[str, ...]
+        acts: tuple[str, ...]
+        scales: tuple[float, ...]
         if kind == "vanishing-exploding":
-            curves = compute_decay_curves(
-                families=["orthogonal"],
-                activations=["linear", "tanh"],
-                scales=[0.9, 1.0, 1.1],
-                T=T,
-                hidden=min(hidden, 32),
-                seeds=seeds,
-                seed=seed,
+            fams, acts, scales, n = (
+                ("orthogonal",),
+                ("linear", "tanh"),
+                (0.9, 1.0, 1.1),
+                min(hidden, 32),
             )
-            title = "Vanishing vs exploding, redrawn from real numbers"
+            scale_kind, title = "norm", "Vanishing vs exploding, redrawn from real numbers"
         else:
             scale_kind = "radius" if radius is not None else "norm"
-            value = radius if radius is not None else (norm or 0.9)
-            curves = compute_decay_curves(
-                families=families,
-                activations=activations,
-                scales=[value],
-                scale_kind=scale_kind,
-                T=T,
-                hidden=hidden,
-                seeds=seeds,
-                seed=seed,
-            )
-            title = None
+            fams, acts, n, title = families, activations, hidden, None
+            scales = (radius if radius is not None else (norm or 0.9),)
+        check_decay_work(
+            configurations=len(fams) * len(acts) * len(scales),
+            nonlinear=len(fams) * len(scales) * sum(a != "linear" for a in acts),
+            T=T,
+            hidden=n,
+            seeds=seeds,
+            what=f"plot {kind}",
+            max_seconds=MAX_SECONDS,
+        )
+        curves = compute_decay_curves(
+            families=fams,
+            activations=acts,
+            scales=scales,
+            scale_kind=scale_kind,
+            T=T,
+            hidden=n,
+            seeds=seeds,
+            seed=seed,
+        )
         fig = figures.plot_decay(curves, title=title)
     else:
-        if norm is not None and radius is not None:
-            raise click.UsageError("give at most one of --norm and --radius")
-        rnn = random_rnn(
-            family,
-            hidden,
-            norm=None if radius is not None else (norm or 0.9),
-            radius=radius,
-            activation=activation,
-            seed=instance_seed(seed, 0),
-        )
-        if kind == "eigenvalues":
-            fig = figures.plot_eigenvalues(rnn.W_hh)
-        else:
-            x = random_inputs(T, rnn.input_size, seed=instance_seed(seed, 0))
-            if kind == "spectrum":
-                from gradscope.numeric.spectrum_report import spectrum_over_time
-
-                fig = figures.plot_spectrum_over_time(*spectrum_over_time(rnn, x))
-            else:
-                from gradscope.numeric.spectrum_report import compute_spectrum_report
-
-                fig = figures.plot_lyapunov(compute_spectrum_report(rnn, x, seed=seed))
+        fig = _network_figure(figures, kind, family, norm, radius, hidden, T, activation, seed)
     figures.save_figure(fig, output)
     click.echo(f"figure written to {output}")
+
+
+def _check_network_work(kind: str, hidden: int, T: int) -> None:
+    """Refuse, before any work, a network figure too large for memory or for 10 minutes."""
+    from gradscope.numeric.spectrum_report import (
+        WorkEstimate,
+        check_work,
+        estimate_network_work,
+        estimate_spectrum_work,
+        largest_fitting,
+    )
+
+    def est(n: int, t: int) -> WorkEstimate:
+        work = estimate_network_work(n)
+        if kind == "eigenvalues":  # the figure's eigensolver costs about what scaling did
+            return work.then(work)
+        return work.then(estimate_spectrum_work(n, t, points=40 if kind == "spectrum" else 0))
+
+    def fix(avail: int | None) -> str:
+        if kind != "eigenvalues":
+            t = largest_fitting(lambda v: est(hidden, v), T, available=avail)
+            if t:
+                return f"--T {t} fits (or a smaller --hidden)"
+        n = largest_fitting(
+            lambda v: est(v, 1 if kind == "eigenvalues" else T), hidden, available=avail
+        )
+        return f"--hidden {n} fits" if n else "reduce --hidden and --T"
+
+    what = f"plot {kind} with n = {hidden}" + ("" if kind == "eigenvalues" else f", T = {T}")
+    check_work(est(hidden, T), what=what, fix=fix)
+
+
+def _network_figure(
+    figures: Any,
+    kind: str,
+    family: str,
+    norm: float | None,
+    radius: float | None,
+    hidden: int,
+    T: int,
+    activation: str,
+    seed: int,
+) -> Any:
+    """The eigenvalue, spectrum or Lyapunov figure of one generated network."""
+    from gradscope.init import instance_seed, random_inputs, random_rnn
+
+    _check_network_work(kind, hidden, T)
+    rnn = random_rnn(
+        family,
+        hidden,
+        norm=None if radius is not None else (norm or 0.9),
+        radius=radius,
+        activation=activation,
+        seed=instance_seed(seed, 0),
+    )
+    if kind == "eigenvalues":
+        return figures.plot_eigenvalues(rnn.W_hh)
+    x = random_inputs(T, rnn.input_size, seed=instance_seed(seed, 0))
+    if kind == "spectrum":
+        from gradscope.numeric.spectrum_report import spectrum_over_time
+
+        return figures.plot_spectrum_over_time(*spectrum_over_time(rnn, x))
+    from gradscope.numeric.spectrum_report import compute_spectrum_report
+
+    return figures.plot_lyapunov(compute_spectrum_report(rnn, x, seed=seed))
+
+
+def _sweep_figure(path: str, x_key: str, y_key: str, value_key: str) -> Any:
+    """The heat map of a sweep table; a ``--value`` column without numbers is bad usage."""
+    from gradscope.report.sweep_figure import numeric_columns, read_sweep_rows, sweep_heatmap
+
+    rows = read_sweep_rows(path)  # a missing or malformed file: bad data (exit 1)
+    if value_key not in rows[0]:  # a column the table lacks: its error names them (exit 1)
+        return sweep_heatmap(path, x_key, y_key, value_key, rows=rows)
+    numeric = numeric_columns(rows)
+    if value_key not in numeric:
+        raise click.BadParameter(
+            f"column {value_key!r} of {path} holds no numbers to draw; numeric columns: "
+            + (", ".join(numeric) or "none"),
+            param_hint="'--value'",
+        )
+    return sweep_heatmap(path, x_key, y_key, value_key, rows=rows)
 
 
 def _check_plot_path_option(path: str) -> None:

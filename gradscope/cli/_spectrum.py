@@ -9,6 +9,7 @@ import click
 from gradscope.cli._base import (
     ACTIVATION_NAMES,
     FAMILY_NAMES,
+    InputFile,
     NonNegativeFloat,
     ScaleFloat,
     _check_plot_path,
@@ -24,20 +25,20 @@ from gradscope.cli._base import (
 @main.command()
 @click.option(
     "--weights",
-    type=click.Path(dir_okay=False),
+    type=InputFile(),
     help="A user's weights: .npz or "
     ".safetensors with W_hh, W_xh, b or PyTorch nn.RNN's weight_hh_l0, weight_ih_l0, "
     "bias_ih_l0, bias_hh_l0.",
 )
 @click.option(
     "--inputs",
-    type=click.Path(dir_okay=False),
+    type=InputFile(),
     help="Inputs as a (T, m) .npy array; T comes from it.",
 )
 @click.option(
     "--h0",
     "h0_file",
-    type=click.Path(dir_okay=False),
+    type=InputFile(),
     help="Initial state as an (n,) .npy array (default zeros).",
 )
 @click.option(
@@ -189,6 +190,23 @@ def spectrum(
             check_memory(n, T_, method=chosen, top=top)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
+        if chosen == "graded":  # the whole spectrum: O(T n³) steps and an O(n³) Jacobi SVD
+            from gradscope.numeric.spectrum_report import (
+                check_work,
+                estimate_spectrum_work,
+                largest_fitting,
+            )
+
+            def fix(avail: int | None) -> str:
+                fits = largest_fitting(lambda t: estimate_spectrum_work(n, t), T_, available=avail)
+                longer = f"--T {fits} fits, or " if fits >= 1 else ""
+                return f"{longer}ask for the top values only (--top K, matrix-free)"
+
+            check_work(
+                estimate_spectrum_work(n, T_),
+                what=f"the whole spectrum of n = {n} over T = {T_} step{'s' if T_ != 1 else ''}",
+                fix=fix,
+            )
         return chosen
 
     from gradscope.init import instance_seed, random_inputs, random_rnn, reproduce_instance

@@ -171,6 +171,12 @@ def sweep(
         if text is not None:
             try:
                 options[key] = parse(text, "")
+                if key in ("norms", "radii"):  # [1e-300, 1e300]: an option out of range, exit 2
+                    from gradscope.init import check_scale
+
+                    kind = "spectral norm" if key == "norms" else "spectral radius"
+                    for value in options[key]:
+                        check_scale(value, kind)
             except ConfigError as exc:
                 raise click.BadParameter(str(exc), param_hint=flag) from None
     if norms is not None and radii is not None:

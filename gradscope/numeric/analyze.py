@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from gradscope import progress
 from gradscope.errors import ConfigError
 from gradscope.init import spectral_norm, spectral_radius
 from gradscope.io_cells import LayerWeights, LoadedLayers
@@ -45,10 +46,22 @@ from gradscope.numeric.cells import (
     lstm_steps,
 )
 from gradscope.numeric.forward import forward, rnn_steps
-from gradscope.numeric.graded import json_errors
+from gradscope.numeric.graded.bounds import json_errors
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.spectrum import compute_singular_values
-from gradscope.numeric.spectrum_report import FLOAT_DECADES
+from gradscope.numeric.spectrum_report import (
+    _GRADED_N2,
+    _GRADED_N3,
+    _GRADED_STEP,
+    _JACOBI_N3,
+    _LOOP,
+    _N2,
+    _PRODUCT_N3,
+    FLOAT_DECADES,
+    WorkEstimate,
+    check_work,
+    largest_fitting,
+)
 from gradscope.numeric.steps import Steps
 
 __all__ = [
@@ -56,8 +69,10 @@ __all__ = [
     "Analysis",
     "LayerAnalysis",
     "MemoryCurve",
+    "check_analysis_work",
     "compute_analysis",
     "compute_memory_curves",
+    "estimate_analysis_work",
     "layer_model",
     "layer_steps",
     "memory_curve",
@@ -85,18 +100,21 @@ def _log10_norms_from_end(end: Steps, ks: Sequence[int]) -> tuple[tuple[int, flo
     """
     M, e = np.eye(end.n), 0
     out: list[tuple[int, float]] = []
-    for j in range(1, max(ks) + 1):
-        M = end.apply(j, M)
-        peak = float(np.max(np.abs(M)))
-        if peak == 0.0:  # exactly zero from here on
-            return (*out, *((k, -math.inf) for k in ks if k >= j))
-        shift = math.frexp(peak)[1]
-        M = np.ldexp(M, -shift)
-        e += shift
-        M[np.abs(M) < 2.0**-600] = 0.0
-        if j in ks:
-            top = float(np.linalg.svd(M, compute_uv=False)[0])
-            out.append((j, math.log10(top) + e * math.log10(2.0)))
+    wanted = set(ks)
+    with progress.task("norms from the end", max(ks)) as task:
+        for j in range(1, max(ks) + 1):
+            M = end.apply(j, M)
+            task.advance()
+            peak = float(np.max(np.abs(M)))
+            if peak == 0.0:  # exactly zero from here on
+                return (*out, *((k, -math.inf) for k in ks if k >= j))
+            shift = math.frexp(peak)[1]
+            M = np.ldexp(M, -shift)
+            e += shift
+            M[np.abs(M) < 2.0**-600] = 0.0
+            if j in wanted:
+                top = float(np.linalg.svd(M, compute_uv=False)[0])
+                out.append((j, math.log10(top) + e * math.log10(2.0)))
     return tuple(out)
 
 
@@ -435,6 +453,118 @@ def _run_inputs(
     return x, wanted
 
 
+#: Floats per step and unit that a layer's run keeps (trajectory, step data, temporaries).
+_RUN_FLOATS = {"rnn": 6, "lstm": 20, "gru": 14}
+
+
+def estimate_analysis_work(
+    loaded: LoadedLayers,
+    T: int,
+    layers: Sequence[int] | None = None,
+    *,
+    curves: bool = False,
+    analysis: bool = True,
+) -> WorkEstimate:
+    r"""Peak memory and time of :func:`compute_analysis` (and, with ``curves``, of
+    :func:`compute_memory_curves`) on T steps, from the layers' sizes alone.
+
+    Every layer up to the last one wanted is run (T steps, with its step data: 6,
+    20 or 14 floats per step and unit for RNN, LSTM, GRU, temporaries included).
+    A wanted layer's state of size N (n, or 2n for an LSTM) then costs the graded
+    spectrum (about 19 N × N arrays, T steps of a product and a QR, a Jacobi SVD)
+    and two passes from the end (T products); a memory curve, T products with an
+    SVD each.
+
+    Parameters
+    ----------
+    loaded : LoadedLayers
+    T : int
+        Steps of the run (rows of the inputs).
+    layers : sequence of int, optional
+        The layers reported (default: all).
+    curves, analysis : bool
+        Count the memory curves; count the analysis.
+    """
+    T = int(T)
+    count = len(loaded.layers)
+    wanted = set(range(count) if layers is None else layers)
+    last = max(wanted) if wanted else count - 1
+    nbytes, seconds = 0.0, 0.0
+    x_floats = T * loaded.layers[0].input_size
+    for w in loaded.layers[: last + 1]:
+        n = w.hidden_size
+        N = 2 * n if w.cell == "lstm" else n
+        run = T * n * _RUN_FLOATS[w.cell] + x_floats + w.W_hh.size + w.W_ih.size
+        seconds += T * (_LOOP + _N2 * n * n)
+        if w.index in wanted:
+            work = 0.0
+            if analysis:
+                step = _GRADED_STEP + _GRADED_N2 * N * N + (_GRADED_N3 + 3e-10) * N**3
+                work += T * (_LOOP + step)
+                work += _JACOBI_N3 * N**3
+            if curves:
+                work += T * (_LOOP + _N2 * N * N + (_PRODUCT_N3 + 1e-10) * N**3)
+            seconds += work
+            nbytes = max(nbytes, 8.0 * (run + 19 * N * N))
+        nbytes = max(nbytes, 8.0 * run)
+        x_floats = T * n  # the next layer reads this one's outputs
+    return WorkEstimate(nbytes, seconds)
+
+
+def check_analysis_work(
+    loaded: LoadedLayers,
+    T: int,
+    layers: Sequence[int] | None = None,
+    *,
+    curves: bool = False,
+    analysis: bool = True,
+    inputs: str | None = None,
+    available: int | None = None,
+    max_seconds: float = math.inf,
+) -> None:
+    """Refuse, before any work, an analysis that would not fit in memory (or time).
+
+    Parameters
+    ----------
+    loaded, T, layers, curves, analysis
+        As :func:`estimate_analysis_work`.
+    inputs : str, optional
+        The inputs file, for the message (the fix is then a shorter one).
+    available : int, optional
+        Bytes available (default: measured).
+    max_seconds : float
+        The longest run allowed (the command line: 10 minutes).
+
+    Raises
+    ------
+    SizeError
+        With the estimates and the number of steps that would fit.
+    """
+
+    def est(t: int) -> WorkEstimate:
+        return estimate_analysis_work(loaded, t, layers, curves=curves, analysis=analysis)
+
+    def fix(avail: int | None) -> str:
+        t = largest_fitting(est, T, available=avail, max_seconds=max_seconds)
+        if not t:
+            one = est(1)
+            return (
+                f"even 1 step needs about {one.bytes / 1e9:.3g} GB and {one.seconds / 60:.0f} min "
+                "(the SVD of an n × n factor is O(n³)): analyse a smaller network"
+                + (" or one --layer" if len(loaded.layers) > 1 else "")
+            )
+        if inputs is not None:
+            return f"the first {t} rows of {inputs} fit (or analyse one --layer)"
+        return f"--T {t} fits (or analyse one --layer)"
+
+    sizes = sorted({w.hidden_size for w in loaded.layers})
+    what = (
+        f"analyze of {loaded.path} ({loaded.cell}, n = {', '.join(map(str, sizes))}) "
+        f"over {T} steps" + (" with --plot" if curves else "")
+    )
+    check_work(est(T), what=what, fix=fix, available=available, max_seconds=max_seconds)
+
+
 def compute_analysis(
     loaded: LoadedLayers,
     inputs: ArrayLike | None = None,
@@ -486,13 +616,17 @@ def compute_analysis(
     7
     """
     x, wanted = _run_inputs(loaded, inputs, T, layers, activation, threshold)
+    check_analysis_work(loaded, int(x.shape[0]), wanted, max_seconds=math.inf)  # memory
     results = []
-    for w in loaded.layers[: wanted[-1] + 1]:
-        model = layer_model(w, activation)
-        steps, outputs = layer_steps(model, x)
-        if w.index in wanted:
-            results.append(_analyze_layer(w, model, steps, float(threshold)))
-        x = outputs
+    run = loaded.layers[: wanted[-1] + 1]
+    with progress.task("analyze: layers", len(run)) as task:
+        for w in run:
+            model = layer_model(w, activation)
+            steps, outputs = layer_steps(model, x)
+            if w.index in wanted:
+                results.append(_analyze_layer(w, model, steps, float(threshold)))
+            x = outputs
+            task.advance()
     return Analysis(
         source=loaded.path,
         format=loaded.format,
@@ -651,10 +785,14 @@ def compute_memory_curves(
     [-0.301, -0.602, -0.903]
     """
     x, wanted = _run_inputs(loaded, inputs, T, layers, activation, threshold)
+    check_analysis_work(loaded, int(x.shape[0]), wanted, curves=True, max_seconds=math.inf)
     curves = []
-    for w in loaded.layers[: wanted[-1] + 1]:
-        steps, outputs = layer_steps(layer_model(w, activation), x)
-        if w.index in wanted:
-            curves.append(memory_curve(steps, threshold=threshold, layer=w.index, cell=w.cell))
-        x = outputs
+    run = loaded.layers[: wanted[-1] + 1]
+    with progress.task("memory curves: layers", len(run)) as task:
+        for w in run:
+            steps, outputs = layer_steps(layer_model(w, activation), x)
+            if w.index in wanted:
+                curves.append(memory_curve(steps, threshold=threshold, layer=w.index, cell=w.cell))
+            x = outputs
+            task.advance()
     return tuple(curves)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from gradscope import progress
 from gradscope.errors import ConfigError, SizeError
 from gradscope.init import (
     FAMILIES,
@@ -33,7 +34,7 @@ from gradscope.init import (
 )
 from gradscope.model import ACTIVATIONS, get_activation
 from gradscope.numeric.forward import IncrementalRNNSteps
-from gradscope.numeric.graded import json_error
+from gradscope.numeric.graded.bounds import json_error
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.steps import ConstantSteps, Steps
 
@@ -404,11 +405,19 @@ def check_bound_memory(
         if fits >= 1
         else "not even one instance fits: use a smaller T, hidden or horizon cap"
     )
+    steps_text = f"{steps}" if steps < 10**15 else f"about 1e{len(str(steps)) - 1}"
     raise SizeError(
-        f"{instances} instances of n = {hidden} over {steps} steps need about "
-        f"{need / 1e9:.3g} GB and {avail / 1e9:.3g} GB are available (half is allowed): "
+        f"{instances} instances of n = {hidden} over {steps_text} steps need about "
+        f"{_gigabytes(need)} and {avail / 1e9:.3g} GB are available (half is allowed): "
         f"{what}"
     )
+
+
+def _gigabytes(nbytes: int) -> str:
+    """``nbytes`` in GB for a message, also beyond float range (a --T of 10**400)."""
+    if nbytes < 10**300:
+        return f"{nbytes / 1e9:.3g} GB"
+    return f"1e{len(str(nbytes)) - 10} GB"
 
 
 def measure_instances(
@@ -437,21 +446,25 @@ def measure_instances(
     steps_needed = max(T, horizon_cap)
     check_bound_memory(len(instances), hidden, input_size, steps_needed, T, activation)
     rnns, inputs = [], []
-    for spec in instances:
-        seed = instance_seed(spec.seed, spec.index)
-        rnns.append(
-            random_rnn(
-                spec.family,
-                hidden,
-                norm=spec.norm,
-                radius=spec.radius,
-                activation=activation,
-                input_size=input_size,
-                seed=seed,
+    with progress.task("bound: drawing instances", len(instances)) as task:
+        for spec in instances:
+            seed = instance_seed(spec.seed, spec.index)
+            rnns.append(
+                random_rnn(
+                    spec.family,
+                    hidden,
+                    norm=spec.norm,
+                    radius=spec.radius,
+                    activation=activation,
+                    input_size=input_size,
+                    seed=seed,
+                )
             )
-        )
-        if activation != "linear":
-            inputs.append(random_inputs(steps_needed, input_size, seed=seed, scale=input_scale))
+            if activation != "linear":
+                inputs.append(
+                    random_inputs(steps_needed, input_size, seed=seed, scale=input_scale)
+                )
+            task.advance()
     W = np.stack([r.W_hh for r in rnns])
     steps: Steps
     if activation == "linear":  # J_t = W_hh whatever the inputs: no forward pass needed

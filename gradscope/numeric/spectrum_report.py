@@ -15,6 +15,7 @@ python-flint; small n only).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +31,175 @@ if TYPE_CHECKING:
     from gradscope.numeric.enclose import SpectrumEnclosure
     from gradscope.numeric.matrixfree import TopSpectrumResult
 
-__all__ = ["SpectrumReport", "compute_spectrum_report"]
+__all__ = [
+    "MAX_SECONDS",
+    "SpectrumReport",
+    "WorkEstimate",
+    "check_work",
+    "compute_spectrum_report",
+    "estimate_network_work",
+    "estimate_spectrum_work",
+    "largest_fitting",
+]
 
 # A float64 SVD of the formed product resolves singular values down to about
 # eps·σ₁: log10(2^-52) ≈ −15.65 decades below the top.
 FLOAT_DECADES = -math.log10(2.0**-52)
+
+
+#: Work a command estimates to take longer than this (seconds) is refused before it starts.
+MAX_SECONDS = 600.0
+
+# Rates of today's engine on the development machine (one BLAS thread, 2 busy
+# cores), measured in seconds; the estimates below are good to a factor of about 3
+# (a faster machine only makes the refusals cautious). Memory is counted exactly
+# in float64 arrays, and tests hold it against tracemalloc's peak.
+_LOOP = 1.5e-4  # one step of a Python loop over the steps
+_ENTRY = 1e-4  # one small LAPACK call per batch entry and step
+_N2 = 1.5e-8  # per n² of one entry's step (scaling, flushing)
+_PRODUCT_N3 = 4.2e-10  # per n³: a matrix product and a norm (an SVD) per step
+_GRADED_STEP = 9e-4  # one step of the graded engine (its bookkeeping), plus
+_GRADED_N2 = 5e-8  # per n² and
+_GRADED_N3 = 6.5e-10  # per n³ (a product and a QR)
+_JACOBI_N3 = 4e-8  # per n³: the one-sided Jacobi SVD of a graded factor
+_GENERATE_N3 = 2e-9  # per n³: drawing W_hh and scaling it (a QR and an SVD or eigensolver)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkEstimate:
+    """Estimated peak memory (bytes) and run time (seconds) of a computation."""
+
+    bytes: float
+    seconds: float
+
+    def then(self, other: WorkEstimate) -> WorkEstimate:
+        """This work followed by ``other``: the larger peak, the summed time."""
+        return WorkEstimate(max(self.bytes, other.bytes), self.seconds + other.seconds)
+
+
+def _gb(nbytes: float) -> str:
+    return f"{nbytes / 1e9:.3g} GB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    if seconds < 1e6 * 86400 * 365:
+        return f"{seconds / 86400:.3g} days"
+    return f"{seconds / (86400 * 365):.1e} years"
+
+
+def _fits(est: WorkEstimate, available: int | None, max_seconds: float) -> bool:
+    memory_ok = available is None or est.bytes <= available // 2
+    return memory_ok and est.seconds <= max_seconds
+
+
+def largest_fitting(
+    estimate: Callable[[int], WorkEstimate],
+    high: int,
+    *,
+    available: int | None,
+    max_seconds: float = MAX_SECONDS,
+) -> int:
+    """The largest v in 1..``high`` whose ``estimate(v)`` fits (work grows with v); 0 if none.
+
+    Examples
+    --------
+    >>> largest_fitting(lambda t: WorkEstimate(0, 0.5 * t), 10**9, available=None)
+    1200
+    """
+    if not _fits(estimate(1), available, max_seconds):
+        return 0
+    lo, hi = 1, max(1, int(high))
+    while lo < hi:  # estimate(lo) fits
+        mid = (lo + hi + 1) // 2
+        if _fits(estimate(mid), available, max_seconds):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def check_work(
+    est: WorkEstimate,
+    *,
+    what: str,
+    fix: Callable[[int | None], str],
+    available: int | None = None,
+    max_seconds: float = MAX_SECONDS,
+) -> None:
+    """Refuse, before any work, a computation that would not fit in memory or in time.
+
+    Half the available memory is allowed (like
+    :func:`~gradscope.numeric.bound.check_bound_memory`), and ``max_seconds``.
+
+    Parameters
+    ----------
+    est : WorkEstimate
+    what : str
+        The request, for the message (``"plot decay with --T 100000000 …"``).
+    fix : callable
+        Given the available bytes, the setting that would fit (called only to refuse).
+    available : int, optional
+        Bytes available (default: :func:`~gradscope.numeric.matrixfree.available_memory`).
+    max_seconds : float
+        The longest run allowed (``math.inf``: memory only).
+
+    Raises
+    ------
+    SizeError
+        With both estimates, the limit exceeded, and ``fix``'s setting.
+    """
+    from gradscope.errors import SizeError
+    from gradscope.numeric.matrixfree import available_memory
+
+    avail = available_memory() if available is None else available
+    if _fits(est, avail, max_seconds):
+        return
+    memory = f"about {_gb(est.bytes)} of memory"
+    if avail is not None and est.bytes > avail // 2:
+        memory += f" ({_gb(avail)} available, half allowed)"
+    time = f"about {_duration(est.seconds)}"
+    if est.seconds > max_seconds:
+        time += f" (estimated; at most {_duration(max_seconds)} allowed)"
+    raise SizeError(f"{what} needs {memory} and {time}: {fix(avail)}")
+
+
+def estimate_network_work(n: int, *, input_size: int = 8, count: int = 1) -> WorkEstimate:
+    """Generating ``count`` networks of n units (:func:`gradscope.init.random_rnn`).
+
+    Drawing ``W_hh`` and scaling it to a norm or radius works on about 4 n × n
+    arrays (the draw, its QR or SVD, the eigensolver's workspace) at O(n³).
+    """
+    n, m = int(n), int(input_size)
+    return WorkEstimate(
+        8.0 * (4 * n * n + n * m + n) + 8.0 * (count - 1) * (n * n + n * m + n),
+        count * (_GENERATE_N3 * n**3 + _LOOP),
+    )
+
+
+def estimate_spectrum_work(n: int, T: int, *, points: int = 0) -> WorkEstimate:
+    """The graded spectrum of ∂h_T/∂h_0 for an n-unit RNN (:func:`compute_spectrum_report`).
+
+    Memory as :func:`~gradscope.numeric.matrixfree.estimate_memory` (the forward
+    pass's 3 T n floats and about 19 n × n arrays) and the forward pass's input
+    drive and temporaries (3 T n more, measured), plus, with ``points`` > 0
+    (:func:`spectrum_over_time`), an n × n factor and n values kept at each of
+    ``points`` times and their singular values. Time: T graded steps and one
+    Jacobi SVD per value of t computed (1, or ``points`` + 1).
+    """
+    from gradscope.numeric.matrixfree import estimate_memory
+
+    n, T = int(n), int(T)
+    marks = min(points, T)
+    nbytes = estimate_memory(n, T, method="graded") + 8.0 * (3 * T * n + marks * (n * n + 2 * n))
+    step = _LOOP + _GRADED_STEP + _GRADED_N2 * n * n + _GRADED_N3 * n**3
+    seconds = T * step + (1 + marks) * _JACOBI_N3 * n**3
+    return WorkEstimate(nbytes, seconds)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -316,7 +481,8 @@ def spectrum_over_time(
         descending, exact in log10.
     """
     from gradscope.numeric.forward import rnn_steps
-    from gradscope.numeric.graded import graded_log_singular_values, graded_product
+    from gradscope.numeric.graded.blocks import graded_product
+    from gradscope.numeric.graded.jacobi import graded_log_singular_values
 
     steps = rnn_steps(rnn, inputs, h0)
     ts = np.unique(np.linspace(1, steps.T, min(points, steps.T)).round().astype(int))

@@ -13,22 +13,29 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradscope import progress
 from gradscope.io_folder import (
     check_output_folder,
     install_folder,
     make_staging_folder,
+    terminate_cleanly,
     write_manifest,
 )
 
-__all__ = ["ReportSettings", "build_report"]
+if TYPE_CHECKING:
+    from gradscope.model import RNN
+    from gradscope.numeric.spectrum_report import WorkEstimate
+
+__all__ = ["ReportSettings", "build_report", "check_report_work", "estimate_report_work"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,8 +118,142 @@ class _Doc:
         )
 
 
+def _bound_work(s: ReportSettings, hidden: int, T: int) -> WorkEstimate:
+    """The bound table's part: every family, tanh and linear, ``seeds`` instances each.
+
+    Memory from :func:`~gradscope.numeric.bound.estimate_bound_memory`. Time: the
+    scan runs to T, and on to the machine-epsilon horizon the bound predicts (at
+    most the horizon cap of 1000 steps); per step a product of every instance.
+    """
+    from gradscope.init import FAMILIES
+    from gradscope.numeric.bound import (
+        DEFAULT_ACTIVATIONS,
+        DEFAULT_HORIZON_CAP,
+        EPS,
+        estimate_bound_memory,
+    )
+    from gradscope.numeric.spectrum_report import _LOOP, _N2, WorkEstimate
+
+    batch = len(FAMILIES) * s.seeds
+    cap = max(T, DEFAULT_HORIZON_CAP)
+    nbytes = max(estimate_bound_memory(batch, hidden, 8, cap, T, a) for a in DEFAULT_ACTIVATIONS)
+    reach = math.log(EPS) / math.log(s.norm) if s.norm < 1 else math.inf
+    steps = max(T, min(DEFAULT_HORIZON_CAP, reach))
+    per_step = _LOOP + batch * (1.5e-4 + _N2 * hidden**2 + 7e-11 * hidden**3)
+    return WorkEstimate(float(nbytes), len(DEFAULT_ACTIVATIONS) * steps * per_step)
+
+
+def estimate_report_work(
+    s: ReportSettings, *, hidden: int | None = None, T: int | None = None, steps: int | None = None
+) -> WorkEstimate:
+    """Peak memory and time of a report: its parts one after the other.
+
+    Parameters
+    ----------
+    s : ReportSettings
+    hidden, T : int, optional
+        Instead of ``s.hidden`` and ``s.T`` (to find settings that fit).
+    steps : int, optional
+        Rows of the spectrum's inputs (a user's ``--inputs``); default
+        ``max(T, 300)``.
+    """
+    from gradscope.numeric.decay import estimate_decay_work
+    from gradscope.numeric.spectrum_report import estimate_network_work, estimate_spectrum_work
+
+    n = s.hidden if hidden is None else hidden
+    T = s.T if T is None else T
+    spectrum_T = max(T, 300) if steps is None else steps
+    work = _bound_work(s, n, T).then(
+        estimate_decay_work(configurations=6, nonlinear=3, T=T, hidden=min(n, 32), seeds=s.seeds)
+    )
+    network = estimate_network_work(n)  # drawing W_hh; the eigenvalue figure costs as much
+    if s.weights is None:
+        work = work.then(network)
+    work = work.then(estimate_spectrum_work(n, spectrum_T))
+    work = work.then(estimate_spectrum_work(n, spectrum_T, points=30)).then(network)
+    if s.claims:
+        from gradscope.claims import estimate_check_seconds
+
+        work = work.then(type(work)(0.0, estimate_check_seconds(None, s.claim_budget)))
+    return work
+
+
+def check_report_work(
+    s: ReportSettings, *, hidden: int | None = None, steps: int | None = None
+) -> None:
+    """Refuse, before any work, a report that would not fit in memory or in 10 minutes.
+
+    Parameters
+    ----------
+    s : ReportSettings
+    hidden : int, optional
+        n of the user's weights (default: ``s.hidden``, a generated network).
+    steps : int, optional
+        Rows of the user's inputs.
+
+    Raises
+    ------
+    SizeError
+        With the estimates and the ``--T``, ``--hidden`` or ``--seeds`` that fits
+        (a too large ``--budget`` is named by
+        :func:`gradscope.claims.check_budget`).
+    """
+    from gradscope.numeric.spectrum_report import check_work, largest_fitting
+
+    if s.claims:
+        from gradscope.claims import check_budget
+
+        check_budget(None, s.claim_budget)
+    n = s.hidden if hidden is None else hidden
+
+    def fix(avail: int | None) -> str:
+        t = largest_fitting(
+            lambda v: estimate_report_work(s, hidden=n, T=v, steps=steps), s.T, available=avail
+        )
+        if t and t < s.T:
+            return f"--T {t} fits"
+        if s.weights is None:
+            h = largest_fitting(
+                lambda v: estimate_report_work(s, hidden=v, steps=steps), n, available=avail
+            )
+            if h:
+                return f"--hidden {h} fits"
+        k = largest_fitting(
+            lambda v: estimate_report_work(replace(s, seeds=v), hidden=n, steps=steps),
+            s.seeds,
+            available=avail,
+        )
+        if k and k < s.seeds:
+            return f"--seeds {k} fits"
+        return "use smaller --T, --hidden, --seeds or --budget"
+
+    what = f"report with n = {n}, T = {s.T}, {s.seeds} seed(s)" + (
+        f", {steps} input steps" if steps is not None else ""
+    )
+    check_work(estimate_report_work(s, hidden=n, steps=steps), what=what, fix=fix)
+
+
+def _load_network(s: ReportSettings) -> tuple[RNN, Any] | None:
+    """A user's network and inputs (``--weights``, ``--inputs``), read and checked; or None."""
+    if not s.weights:
+        return None
+    from gradscope.io import load_array, load_rnn
+
+    rnn = load_rnn(s.weights, activation=s.activation).rnn
+    x = load_array(s.inputs, name="inputs", ndim=2) if s.inputs else None
+    return rnn, x
+
+
 def build_report(outdir: str, settings: ReportSettings, *, force: bool = False) -> dict[str, Any]:
     """Compute everything, write the report folder atomically, return ``results.json``'s data.
+
+    Every check comes first: the folder, the weights and inputs files, and the
+    estimated memory and time (:func:`check_report_work`). The report is built
+    in a staging folder beside ``outdir``, removed on any failure and on SIGTERM
+    (the process then exits with status 143,
+    :data:`~gradscope.io_folder.TERMINATED_STATUS`); one left by a killed
+    process is removed by the next report into the same parent
+    (:func:`~gradscope.io_folder.remove_stale_staging`).
 
     Raises
     ------
@@ -121,23 +262,51 @@ def build_report(outdir: str, settings: ReportSettings, *, force: bool = False) 
         refuses (a non-empty folder without ``force``; with ``force``, one
         holding anything gradscope did not write there unchanged; the current
         folder; one containing an input file), or bad weights/inputs files.
+    SizeError
+        For a report too large for memory or for 10 minutes.
     """
     from gradscope.report import figures
     from gradscope.report.table import format_log10
 
     check_output_folder(outdir, force=force, inputs=(settings.weights, settings.inputs))
-    tmp = make_staging_folder(outdir)
-    try:
-        results = _fill(tmp, settings, figures, format_log10)
-        write_manifest(tmp)
-        install_folder(tmp, outdir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    network = _load_network(settings)
+    if network is None:
+        check_report_work(settings)
+    else:
+        rnn, x = network
+        steps = settings.T if x is None else int(x.shape[0])
+        check_report_work(settings, hidden=rnn.hidden_size, steps=steps)
+    with terminate_cleanly():
+        tmp = make_staging_folder(outdir)
+        try:
+            results = _fill(tmp, settings, figures, format_log10, network)
+            write_manifest(tmp)
+            install_folder(tmp, outdir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return results
 
 
-def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]:
+#: The report's parts, for its progress line.
+_PARTS = 5
+
+
+def _fill(
+    tmp: str, s: ReportSettings, figures: Any, fmt: Any, network: tuple[RNN, Any] | None
+) -> dict[str, Any]:
+    with progress.task("report", _PARTS) as task:
+        return _fill_parts(tmp, s, figures, fmt, network, task)
+
+
+def _fill_parts(
+    tmp: str,
+    s: ReportSettings,
+    figures: Any,
+    fmt: Any,
+    network: tuple[RNN, Any] | None,
+    task: progress.Task,
+) -> dict[str, Any]:
     from gradscope.init import instance_seed, random_inputs, random_rnn, reproduce_instance
     from gradscope.numeric.bound import compute_bound
     from gradscope.numeric.decay import compute_decay_curves
@@ -171,6 +340,7 @@ def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]
     # 1. the bound table and the decay figure
     bound = compute_bound(norm=s.norm, T=s.T, hidden=s.hidden, seeds=s.seeds, seed=s.seed)
     results["bound"] = bound.to_dict()
+    task.advance()
     doc.heading(f"The bound at ‖W_hh‖₂ = {s.norm:g}, T = {s.T}")
     doc.para(
         "Seed i of a row (i = 0 … seeds − 1) in Python, e.g. the first row: "
@@ -200,6 +370,7 @@ def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]
         seed=s.seed,
     )
     results["decay"] = [c.to_dict() for c in curves]
+    task.advance()
     figures.save_figure(
         figures.plot_decay(curves, title="Vanishing vs exploding, redrawn from real numbers"),
         os.path.join(tmp, "decay.png"),
@@ -211,16 +382,14 @@ def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]
     )
 
     # 2. spectra: a user's weights, or a generated network
-    if s.weights:
-        from gradscope.io import load_array, load_rnn
-
-        rnn = load_rnn(s.weights, activation=s.activation).rnn
+    if network is not None:
+        rnn, given = network
         x = (
-            load_array(s.inputs, name="inputs", ndim=2)
-            if s.inputs
+            given
+            if given is not None
             else random_inputs(s.T, rnn.input_size, seed=instance_seed(s.seed, 0))
         )
-        source = s.weights
+        source = s.weights or ""
         python = None
     else:
         rnn = random_rnn(
@@ -242,6 +411,7 @@ def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]
         )
     spec = compute_spectrum_report(rnn, x, seed=s.seed, source=source, python=python)
     results["spectrum"] = spec.to_dict()
+    task.advance()
     sv = spec.spectrum.log10_singular_values
     doc.heading(f"Spectrum of ∂h_{spec.spectrum.end}/∂h_0 ({source})")
     if python is not None:
@@ -261,6 +431,7 @@ def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]
     doc.figure("lyapunov.png", "finite-T singular values per step beside the Lyapunov exponents")
     figures.save_figure(figures.plot_eigenvalues(rnn.W_hh), os.path.join(tmp, "eigenvalues.png"))
     doc.figure("eigenvalues.png", "eigenvalues of W_hh; the spectral norm and radius differ")
+    task.advance()
 
     # 3. the claims
     if s.claims:
@@ -277,6 +448,7 @@ def _fill(tmp: str, s: ReportSettings, figures: Any, fmt: Any) -> dict[str, Any]
                 doc.para(f"{c.id} — corrected: {c.corrected} (source: {c.source})")
         figures.save_figure(figures.plot_claims(checks), os.path.join(tmp, "claims.png"))
         doc.figure("claims.png", "verdicts")
+    task.advance()
 
     # 4. a derivation excerpt
     if s.derivation:

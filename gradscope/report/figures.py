@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure  # a Figure, not pyplot: no global state, no display
 
 from gradscope.errors import ConfigError
+from gradscope.io_folder import replace_file
 
 if TYPE_CHECKING:
     from gradscope.claims.base import ClaimCheck
@@ -77,7 +78,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
             if ext == ".png"
             else {"Creator": "gradscope", "Date": None},
         )
-        os.replace(tmp, p)
+        replace_file(tmp, p)  # an existing figure keeps its mode; a new one follows the umask
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

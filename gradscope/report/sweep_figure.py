@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 from gradscope.errors import ConfigError
 from gradscope.io import read_regular
 
-__all__ = ["read_sweep_rows", "sweep_heatmap"]
+__all__ = ["numeric_columns", "read_sweep_rows", "sweep_heatmap"]
 
 _MAX_TABLE_BYTES = 4 * 2**30  # read whole to draw it: 4 GB is ~10⁷ rows
 
@@ -65,16 +66,60 @@ def _sort_key(value: str) -> tuple[int, float, str]:
     return (0, x, "") if math.isfinite(x) else (1, 0.0, value)
 
 
-def sweep_heatmap(path: str | os.PathLike[str], x: str, y: str, value: str) -> Figure:
-    """Median of column ``value`` for every (``x``, ``y``) cell of a sweep table."""
+def numeric_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The columns (of the first row, in order) holding a finite number in some row.
+
+    Examples
+    --------
+    >>> numeric_columns([{"family": "gaussian", "T": "10", "x": ""}, {"family": "x", "T": 5}])
+    ['T']
+    """
+    names = list(rows[0]) if rows else []
+    return [k for k in names if any(math.isfinite(_number(r.get(k))) for r in rows)]
+
+
+def sweep_heatmap(
+    path: str | os.PathLike[str],
+    x: str,
+    y: str,
+    value: str,
+    *,
+    rows: Sequence[Mapping[str, Any]] | None = None,
+) -> Figure:
+    """Median of column ``value`` for every (``x``, ``y``) cell of a sweep table.
+
+    Parameters
+    ----------
+    path : path-like
+        The table (read unless ``rows`` is given; named in the title).
+    x, y : str
+        The columns on the axes.
+    value : str
+        A numeric column (:func:`numeric_columns`).
+    rows : sequence of dict, optional
+        The table's rows, already read by :func:`read_sweep_rows`.
+
+    Raises
+    ------
+    ConfigError
+        For a bad table, a column it does not have, or a ``value`` column
+        without a single number in it.
+    """
     from gradscope.report.figures import plot_heatmap
 
-    rows = read_sweep_rows(path)
+    if rows is None:
+        rows = read_sweep_rows(path)
     for key in (x, y, value):
         if key not in rows[0]:
             raise ConfigError(
                 f"{os.fspath(path)}: no column {key!r}; columns: {', '.join(rows[0])}"
             )
+    numeric = numeric_columns(rows)
+    if value not in numeric:
+        raise ConfigError(
+            f"{os.fspath(path)}: column {value!r} holds no numbers to draw; numeric "
+            f"columns: {', '.join(numeric) or 'none'}"
+        )
     xs = sorted({str(r[x]) for r in rows}, key=_sort_key)
     ys = sorted({str(r[y]) for r in rows}, key=_sort_key)
     cells: dict[tuple[str, str], list[float]] = {}

@@ -186,6 +186,16 @@ def render_spectrum(report: SpectrumReport, *, show: int = 12) -> str:
     return "\n".join([header, "", table, "", *summary])
 
 
+def _num(x: float | None) -> str:
+    """A weight's norm or radius, 4 significant digits: ``0.9``, ``1.234``, ``1e+300``."""
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def _steps(x: float) -> str:
+    """A predicted horizon in steps: one decimal, or 4 significant digits past a million."""
+    return f"{x:.1f}" if abs(x) < 1e6 else f"{x:.4g}"
+
+
 def render_analysis(result: Analysis, *, show: int = 6) -> str:
     """The analysis as text for a terminal: one block per layer."""
     lines = [f"{result.source}: {result.cell} ({result.format}), {result.num_layers} layer(s)"]
@@ -206,20 +216,24 @@ def render_analysis(result: Analysis, *, show: int = 6) -> str:
             f"k={k}: {'−∞' if v == -math.inf else f'{v:.2f}'}" for k, v in a.log10_norm_back
         )
         lines.append(f"  log10 ‖∂s_T/∂s_(T−k)‖₂: {back}")
-        h = f"{a.horizon} steps" if a.horizon is not None else f"not reached within {a.T} steps"
+        h = (
+            f"{a.horizon} step{'s' if a.horizon != 1 else ''}"
+            if a.horizon is not None
+            else f"not reached within {a.T} steps"
+        )
         lines.append(f"  memory horizon (first k with ‖∂s_T/∂s_(T−k)‖₂ < {a.threshold:g}): {h}")
-        norms = ", ".join(f"‖{k}‖₂ = {v:.3f}" for k, v in a.block_norms)
+        norms = ", ".join(f"‖{k}‖₂ = {_num(v)}" for k, v in a.block_norms)
         lines.append(f"  weights: {norms}")
         if a.cell == "rnn":
             b = d["bound"]
             pred = (
-                f"{a.predicted_horizon:.1f} steps"
+                f"{_steps(a.predicted_horizon)} steps"
                 if a.predicted_horizon is not None
                 else "none (γ‖W_hh‖₂ >= 1, no decay guaranteed)"
             )
             lb = "−∞" if b["log10_bound"] is None else f"{b['log10_bound']:.2f}"
             lines.append(
-                f"  ρ(W_hh) = {a.spectral_radius:.3f}; bound T·log10(γ‖W_hh‖₂) = {lb} "
+                f"  ρ(W_hh) = {_num(a.spectral_radius)}; bound T·log10(γ‖W_hh‖₂) = {lb} "
                 f"({'holds' if b['holds'] else 'VIOLATED'}); bound's horizon: {pred}"
             )
         else:

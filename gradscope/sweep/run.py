@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,14 +235,33 @@ def _warn(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=5)  # the caller of run_sweep
 
 
-def _check_sizes(tasks: Sequence[UnitTask]) -> None:
-    """Refuse, before the table is touched, a configuration whose batch would not fit."""
+#: The most rows (configurations × seeds) one sweep plans: its plan and the table's keys
+#: hold a few hundred bytes per row (10⁷ rows: a few GB), so a larger grid is split.
+MAX_ROWS = 10**7
+
+
+def check_grid_size(grid: SweepGrid) -> None:
+    """Refuse, before the table is touched, a grid too large to plan or a batch too large.
+
+    Raises
+    ------
+    SizeError
+        A grid of more than :data:`MAX_ROWS` rows, or a configuration whose
+        batch of seeds would not fit in memory
+        (:func:`~gradscope.numeric.bound.check_bound_memory`).
+    """
+    from gradscope.errors import SizeError
     from gradscope.numeric.bound import check_bound_memory
 
-    for task in tasks:
-        c = task.config
+    if grid.rows > MAX_ROWS:
+        raise SizeError(
+            f"the grid has {grid.rows:,} rows (configurations × seeds); one sweep plans at "
+            f"most {MAX_ROWS:,}: use fewer values or seeds, or split it into several sweeps "
+            "(each with its own --out)"
+        )
+    for c in grid.configurations():
         check_bound_memory(
-            task.seeds, c.hidden, task.input_size, max(c.T, task.horizon_cap), c.T, c.activation
+            grid.seeds, c.hidden, grid.input_size, max(c.T, grid.horizon_cap), c.T, c.activation
         )
 
 
@@ -258,6 +277,7 @@ def _measure(
     on_warning: Callable[[str], None] | None,
 ) -> tuple[int, int, bool, str]:
     """The body of :func:`run_sweep` (with ``out`` locked): (todo, skipped, dropped, mode)."""
+    check_grid_size(grid)  # before the table is read or a row is planned
     cols = columns(grid.thresholds)
     done: set[RowKey] = set()
     dropped = False
@@ -266,7 +286,6 @@ def _measure(
         existing = read_table(out, fmt, cols)
         done, dropped = set(existing.keys), existing.dropped_partial
     tasks = _plan(grid, done)
-    _check_sizes(tasks)
     todo = sum(len(t.wanted) for t in tasks)
     skipped = grid.rows - todo
     workers = 0

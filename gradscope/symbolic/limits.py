@@ -6,9 +6,12 @@ limits follow measured costs (this module imports no SymPy, so the command line
 can check them cheaply):
 
 * **Structured** forms are O(T·n²) SymPy objects (about 0.2 ms each) and print
-  in O(T·n) LaTeX (n = 8, T = 50 derives and prints in about 0.3 s): ``n²·T`` is
+  in O(T·n) LaTeX; the gradient's sections also grow with m and p. ``n²·T`` is
   capped at :data:`MAX_STRUCTURED_SIZE` and T at :data:`MAX_HORIZON`, so that a
-  whole ``gradscope derive`` document takes at most a few seconds.
+  whole ``gradscope derive`` document takes at most a few seconds: the largest
+  allowed cases (n = 4, T = 200; n = 63, T = 1; m = p = 16) take about 5 s on a
+  busy 2-core machine, where the earlier limits (n²·T <= 10 000, T <= 500) let
+  n = 4, T = 500, m = p = 16 take 15 s.
 * **Expanded** Jacobians are explicit expressions of the parameters whose
   expression *tree* grows like nᵀ (it is stored as a DAG and printed and
   compiled through common-subexpression elimination, which keep it small).
@@ -16,32 +19,52 @@ can check them cheaply):
 * **Expanded** gradients also run SymPy's own ``diff`` on the explicit loss,
   which walks the tree and so costs about nᵀ per parameter
   (n = 2, T = 6: about 0.7 s per parameter; n = 3, T = 6: 12 s). ``n·T`` is
-  capped at :data:`MAX_EXPANDED_GRADIENT`.
+  capped at :data:`MAX_EXPANDED_GRADIENT`. Every weight of ``W_xh`` and ``W_hy``
+  is such a parameter, so m and p are capped at
+  :data:`MAX_EXPANDED_GRADIENT_WIDTH` (n = 1, T = 8, tanh: m = p = 2 in 1 s,
+  m = p = 16 in 69 s, on a busy 2-core machine).
 * Input and output widths ``m`` and ``p`` are capped at :data:`MAX_WIDTH`.
 """
 
 from __future__ import annotations
 
-from gradscope.errors import ConfigError, DerivationError
+from gradscope.errors import ConfigError, DerivationError, SizeError
 
 __all__ = [
     "ACTIVATION_NAMES",
     "MAX_EXPANDED_GRADIENT",
+    "MAX_EXPANDED_GRADIENT_WIDTH",
     "MAX_EXPANDED_JACOBIAN",
     "MAX_HORIZON",
+    "MAX_STRUCTURED_HIDDEN",
     "MAX_STRUCTURED_SIZE",
     "MAX_WIDTH",
+    "DerivationSizeError",
     "check_sizes",
 ]
+
+
+class DerivationSizeError(DerivationError, SizeError):
+    """A derivation beyond the limits, refused before any SymPy work.
+
+    A :class:`~gradscope.errors.DerivationError` for the library and a
+    :class:`~gradscope.errors.SizeError` for the command line (too large:
+    exit 2); the message names the sizes that fit.
+    """
+
 
 #: Activations the symbolic layer knows (the same names as :mod:`gradscope.model`).
 ACTIVATION_NAMES = ("tanh", "sigmoid", "relu", "linear")
 
 #: Largest ``hidden**2 * T`` of a structured derivation.
-MAX_STRUCTURED_SIZE = 10_000
+MAX_STRUCTURED_SIZE = 4_000
+
+#: Largest hidden of a structured derivation: at T = 1 or 2 the document prints
+#: each factor's n² entries (n = 16: 2 s; n = 32: 15 s; n = 63: 32 s, measured).
+MAX_STRUCTURED_HIDDEN = 16
 
 #: Longest horizon T of any derivation.
-MAX_HORIZON = 500
+MAX_HORIZON = 200
 
 #: Largest ``hidden * T`` of an expanded Jacobian.
 MAX_EXPANDED_JACOBIAN = 24
@@ -51,6 +74,11 @@ MAX_EXPANDED_GRADIENT = 8
 
 #: Largest input width m and output width p.
 MAX_WIDTH = 16
+
+#: Largest m and p of an expanded gradient: every entry of W_xh and W_hy is a
+#: parameter SymPy differentiates the whole explicit loss by (measured, tanh,
+#: hidden=1, T=8: m = p = 2 takes 1 s, m = p = 4 3 s, m = p = 16 69 s).
+MAX_EXPANDED_GRADIENT_WIDTH = 2
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -86,8 +114,9 @@ def check_sizes(
     ------
     ConfigError
         For a size below 1 or an unknown activation.
-    DerivationError
-        For a size beyond the limits; the message suggests the structured form.
+    DerivationSizeError
+        For a size beyond the limits (a ``DerivationError`` and a ``SizeError``);
+        the message names the sizes that fit and suggests the structured form.
 
     Examples
     --------
@@ -97,7 +126,7 @@ def check_sizes(
     ...             expand=True, what="jacobian")
     Traceback (most recent call last):
     ...
-    gradscope.errors.DerivationError: the expanded Jacobian is limited to hidden*T <= 24 ...
+    gradscope.symbolic.limits.DerivationSizeError: the expanded Jacobian is limited to ...
     """
     n = _positive_int(hidden, "hidden")
     T = _positive_int(T, "T")
@@ -108,28 +137,47 @@ def check_sizes(
             f"unknown activation {activation!r}; choose one of: {', '.join(ACTIVATION_NAMES)}"
         )
     if max(m, p) > MAX_WIDTH:
-        raise DerivationError(
+        raise DerivationSizeError(
             f"input_size={m} and output_size={p} must be at most {MAX_WIDTH} for a symbolic "
             "derivation; the structure of the formulas does not depend on them, so derive "
             "with a small width"
         )
     if T > MAX_HORIZON:
-        raise DerivationError(
+        raise DerivationSizeError(
             f"T={T} is beyond the symbolic horizon limit T <= {MAX_HORIZON}; "
             "use gradscope.numeric for long sequences"
         )
+    if n > MAX_STRUCTURED_HIDDEN:
+        raise DerivationSizeError(
+            f"hidden={n} is beyond the symbolic limit hidden <= {MAX_STRUCTURED_HIDDEN} "
+            f"(--hidden {MAX_STRUCTURED_HIDDEN}): each factor's n² entries are printed; use "
+            "gradscope.numeric for networks of this size"
+        )
     if n * n * T > MAX_STRUCTURED_SIZE:
-        raise DerivationError(
+        fits = MAX_STRUCTURED_SIZE // (n * n)
+        way = f"T <= {fits} (--T {fits}) with hidden={n}" if fits else "a smaller hidden"
+        raise DerivationSizeError(
             f"hidden={n}, T={T} gives {n * n * T} symbolic Jacobian entries, more than the "
-            f"limit hidden**2*T <= {MAX_STRUCTURED_SIZE}; use gradscope.numeric for "
-            "networks of this size"
+            f"limit hidden**2*T <= {MAX_STRUCTURED_SIZE}: use {way}, or gradscope.numeric "
+            "for networks of this size"
         )
     if expand:
         limit = MAX_EXPANDED_JACOBIAN if what == "jacobian" else MAX_EXPANDED_GRADIENT
+        kind = "Jacobian" if what == "jacobian" else "gradient"
         if n * T > limit:
-            kind = "Jacobian" if what == "jacobian" else "gradient"
-            raise DerivationError(
+            fits = limit // n
+            way = f"T <= {fits} (--T {fits}) with hidden={n}" if fits else f"hidden <= {limit}"
+            raise DerivationSizeError(
                 f"the expanded {kind} is limited to hidden*T <= {limit} (hidden={n}, T={T} "
-                f"gives {n * T}): its explicit expression grows like hidden**T; use the "
-                "structured form (expand=False, or drop --expand), which is exact at any size"
+                f"gives {n * T}): its explicit expression grows like hidden**T; use {way}, or "
+                "the structured form (expand=False, or drop --expand), which is exact at any size"
+            )
+        if what == "gradient" and max(m, p) > MAX_EXPANDED_GRADIENT_WIDTH:
+            w = MAX_EXPANDED_GRADIENT_WIDTH
+            raise DerivationSizeError(
+                f"the expanded gradient is limited to input_size and output_size <= {w} "
+                f"(got {m} and {p}): SymPy differentiates the explicit loss by each of their "
+                f"weights; use --input-size {min(m, w)} --output-size {min(p, w)} (the formulas' "
+                "structure does not depend on them), or the structured form (expand=False, "
+                "or drop --expand)"
             )

@@ -62,7 +62,7 @@ def test_failures_leave_an_existing_file_untouched(tmp_path, monkeypatch):
     target = tmp_path / "keep.tex"
     target.write_text("old")
     res = run("derive", "--hidden", "5", "--T", "5", "--expand", "-o", str(target))
-    assert res.exit_code == 1 and target.read_text() == "old"
+    assert res.exit_code == 2 and target.read_text() == "old"  # too large: refused before work
 
     import gradscope.io
 
@@ -76,20 +76,21 @@ def test_failures_leave_an_existing_file_untouched(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.tex"]
 
 
-def test_bad_values_exit_2_and_refused_sizes_exit_1_with_one_line(tmp_path):
-    """Claim: --hidden 0, --T 0 or an unknown activation are usage errors (exit 2); an expanded
-    form beyond its limit and an unwritable -o are one-line errors (exit 1)."""
+def test_bad_values_refused_sizes_and_unwritable_outputs_exit_2(tmp_path):
+    """Claim: --hidden 0, --T 0 or an unknown activation, an expanded form beyond its limit and
+    an unwritable -o are all bad usage (exit 2, docs/cli.md "Exit codes"), each with one
+    error line naming what would work."""
     for args in (["--hidden", "0"], ["--T", "0"], ["--activation", "softplus"]):
         res = run("derive", *args)
         assert res.exit_code == 2, args
     res = run("derive", "--hidden", "3", "--T", "9", "--expand", "--what", "jacobian")
-    assert res.exit_code == 1
-    lines = res.output.strip().splitlines()
-    assert len(lines) == 1 and "hidden*T <= 24" in lines[0] and "structured" in lines[0]
+    assert res.exit_code == 2
+    errors = [ln for ln in res.output.strip().splitlines() if ln.startswith("Error")]
+    assert len(errors) == 1 and "hidden*T <= 24" in errors[0] and "--T 8" in errors[0]
     res = run("derive", "--hidden", "3", "--T", "3", "--expand")
-    assert res.exit_code == 1 and "gradient is limited to hidden*T <= 8" in res.output
+    assert res.exit_code == 2 and "gradient is limited to hidden*T <= 8" in res.output
     res = run("derive", "-o", str(tmp_path / "missing" / "x.tex"))
-    assert res.exit_code == 1 and "cannot write" in res.output
+    assert res.exit_code == 2 and "does not exist" in res.output
 
 
 def test_import_and_help_never_import_sympy():
