@@ -83,12 +83,17 @@ def _log2_growth(
     if log_kappa is None:
         sigma_min = float(np.linalg.svd(W, compute_uv=False)[-1])
     elif math.isfinite(log_kappa) and log_kappa < 700.0:
-        sigma_min = float(np.linalg.norm(W)) / (math.sqrt(n) * math.exp(log_kappa))
+        peak = float(np.abs(W).max()) if W.size else 0.0
+        frobenius = peak * float(np.linalg.norm(W / peak)) if peak > 0.0 else 0.0  # no overflow
+        sigma_min = frobenius / (math.sqrt(n) * math.exp(log_kappa))
     else:
         sigma_min = 0.0
     bottom = sigma_min / n
-    with np.errstate(divide="ignore"):
-        return np.log2(np.multiply(dmin, bottom)), np.log2(np.multiply(dmax, top))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        lo = np.log2(np.multiply(dmin, bottom))
+        hi = np.log2(np.multiply(dmax, top))
+    # an undefined bound (0 · inf beyond float range) is no bound: the block is tidied
+    return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
 
 
 def _log_spread(s: FloatArray) -> float:
