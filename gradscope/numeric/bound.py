@@ -392,7 +392,7 @@ def check_bound_memory(
     SizeError
         With the estimate, what is available and how many seeds would fit.
     """
-    from gradscope.numeric.matrixfree import available_memory
+    from gradscope.numeric.matrixfree import _gb, available_memory
 
     avail = available_memory() if available is None else available
     need = estimate_bound_memory(instances, hidden, input_size, steps, norm_at, activation)
@@ -408,16 +408,9 @@ def check_bound_memory(
     steps_text = f"{steps}" if steps < 10**15 else f"about 1e{len(str(steps)) - 1}"
     raise SizeError(
         f"{instances} instances of n = {hidden} over {steps_text} steps need about "
-        f"{_gigabytes(need)} and {avail / 1e9:.3g} GB are available (half is allowed): "
+        f"{_gb(need)} and {avail / 1e9:.3g} GB are available (half is allowed): "
         f"{what}"
     )
-
-
-def _gigabytes(nbytes: int) -> str:
-    """``nbytes`` in GB for a message, also beyond float range (a --T of 10**400)."""
-    if nbytes < 10**300:
-        return f"{nbytes / 1e9:.3g} GB"
-    return f"1e{len(str(nbytes)) - 10} GB"
 
 
 def measure_instances(

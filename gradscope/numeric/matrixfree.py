@@ -437,6 +437,9 @@ def estimate_memory(n: int, T: int, *, method: str, top: int | None = None) -> i
 
 
 def _gb(nbytes: float) -> str:
+    """``nbytes`` in GB for a message, also an integer beyond float range (a --T of 10**400)."""
+    if isinstance(nbytes, int) and nbytes >= 10**300:
+        return f"1e{len(str(nbytes)) - 10} GB"
     return f"{nbytes / 1e9:.3g} GB"
 
 

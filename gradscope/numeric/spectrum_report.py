@@ -77,10 +77,6 @@ class WorkEstimate:
         return WorkEstimate(max(self.bytes, other.bytes), self.seconds + other.seconds)
 
 
-def _gb(nbytes: float) -> str:
-    return f"{nbytes / 1e9:.3g} GB"
-
-
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -155,7 +151,7 @@ def check_work(
         With both estimates, the limit exceeded, and ``fix``'s setting.
     """
     from gradscope.errors import SizeError
-    from gradscope.numeric.matrixfree import available_memory
+    from gradscope.numeric.matrixfree import _gb, available_memory
 
     avail = available_memory() if available is None else available
     if _fits(est, avail, max_seconds):
