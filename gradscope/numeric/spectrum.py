@@ -205,6 +205,10 @@ def _log10_errors(product: GradedProduct, log_sigma: FloatArray, reduction: floa
     # reached); a zero that Jacobi or a flush made is not one.
     structural = log_sigma.size - int(np.count_nonzero(np.isfinite(product.log_scales)))
     exact = product.zeros_exact and int(np.count_nonzero(zero)) <= structural
+    # As many values proven nonzero (finite bounds) as the data's zeros allow: the rest
+    # are exact zeros, whatever was flushed on the way.
+    proven = int(np.count_nonzero(np.isfinite(errors) & ~zero))
+    exact |= product.rank_bound is not None and proven >= product.rank_bound
     errors[zero] = np.nan if exact else np.inf
     return errors
 

@@ -23,6 +23,12 @@ below ``_SPAN_BUDGET``, which bounds the span of the block's rows. A stream keep
 the factors of one block, up to ``_REDO_BYTES``. Blocks whose columns have one
 nonzero each (a diagonal or permutation W) get an exact QR (:func:`_monomial_qr`).
 
+**Error bars.** Each block's error per direction (:func:`_block_error`) is the
+smaller of two models of the same rounding: by columns (the block length's
+measure) and by rows (:func:`_row_grading`, from the magnitudes the block was
+formed from, :func:`_magnitude`), which keeps a saturated unit's row, 1e-196
+below the others, from making every bound ``inf``.
+
 **Flushing** (no subnormal reaches LAPACK): block entries below ``2**-800`` of
 the block's largest, and entries of ``Q`` (or its reflectors) or ``U`` below
 ``2**-200`` (6e-61) of their unit row or column, become 0 — far below the
@@ -137,6 +143,11 @@ class GradedProduct:
     zeros_exact : bool
         Every row that became zero did so exactly (no flush or fold dropped a
         nonzero row): the ``-inf`` values are then exact zeros.
+    rank_bound : int or None
+        A bound on the exact product's rank from the data alone: the fewest
+        nonzero row scales of a factor, or the block's columns (None: not
+        known). As many values proven nonzero make the other values exact zeros,
+        whatever ``zeros_exact`` says.
     worst_block_cond : float
         The largest :math:`\tilde\kappa_b` met.
     redone_blocks : int
@@ -167,35 +178,115 @@ class GradedProduct:
     log_sum_error: float = 0.0
     Q: FloatArray | None = None
     factors: int = 0
+    rank_bound: int | None = None
 
 
-def _block_error(R: FloatArray, n: int, factors: int, flushed: float) -> tuple[FloatArray, float]:
-    r"""The error one block adds to each direction (natural log), and its :math:`\tilde\kappa`.
+def _block_error(
+    R: FloatArray,
+    n: int,
+    factors: int,
+    flushed: float,
+    Q: FloatArray | _Reflectors | None = None,
+    size: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, float, FloatArray | None]:
+    r"""The error one block adds to each direction (natural log): reported, and by columns.
 
-    The block's rounding (``factors`` products, the QR, the group product)
-    changes each column by about u n per factor relative to its size, which
-    moves ``R[j, j]`` by that times the column grading (:func:`_column_grading`);
-    the flushes change a row by ``flushed`` relative to itself; and a row-wise
-    relative change of ``R`` moves the singular values by at most that times its
-    row-equilibrated condition κ̃. A model, calibrated against exact references
+    The block's rounding (``factors`` products, the QR, the group product) is a
+    backward error of u n per factor, which moves row j of ``R`` by a relative
+    u n (k + 2) a_j; the flushes change a row by ``flushed`` relative to itself;
+    and a row-wise relative change of ``R`` moves the singular values by at most
+    that times its row-equilibrated condition κ̃. Two models of a_j:
+
+    * **by columns** (Householder QR's normwise backward error per column): a
+      column's error moves ``R[j, j]`` by its column grading
+      (:func:`_column_grading`), which is large when the columns have turned
+      towards the top direction, and also when a row of the block is far below
+      the others (a saturated unit: up to 1e149 in the harness);
+    * **by rows** (Householder QR with sorted rows is row-wise backward stable,
+      Cox & Higham 1998, and a product of factors has errors bounded by the
+      product of their magnitudes, row by row): row j of :math:`Q^T \Delta B`
+      is at most :math:`\sum_i |Q_{ij}|\, m_i` times u n (k + 2)
+      (:func:`_row_grading`; ``size`` is m), about 1–30 however far the rows lie
+      apart. Not available (``size`` None) once a factor is known only through
+      ``apply``.
+
+    Both hold, so the reported error takes the smaller; it is computed only when
+    the column grading passes ``_ROW_WISE_FROM`` (it costs ``Q``). Block lengths
+    are measured by the column model, which also keeps a block's rows within
+    reach of each other (longer blocks would flush a saturated direction
+    whole). A model, calibrated against exact references
     (tests/numeric/test_accuracy.py), not a theorem.
+
+    Returns
+    -------
+    added : (K,) ndarray
+        The error the block adds to each direction, as reported.
+    by_columns : (K,) ndarray
+        The same by the column model alone (what the block length is measured by).
+    kappa : float
+        κ̃ of ``R``.
+    Q : ndarray or None
+        ``Q`` formed, when the row model needed it (the next block is multiplied
+        onto it by a matrix product instead of onto the reflectors: it costs no
+        more).
     """
     kappa = _cond_row_equilibrated(R)
-    rounding = UNIT_ROUNDOFF * n * (factors + 2) * _column_grading(R)
-    added: FloatArray = (rounding + math.sqrt(n) * flushed) * kappa
-    return added, kappa
+    scale = UNIT_ROUNDOFF * n * (factors + 2)
+    T = np.triu(R)
+    grading = _column_grading(T)
+    flush = math.sqrt(n) * flushed
+    by_columns: FloatArray = (scale * grading + flush) * kappa
+    if Q is None or size is None or not float(grading.max(initial=1.0)) > _ROW_WISE_FROM:
+        return by_columns, by_columns, kappa, None
+    Qm = Q.matrix() if isinstance(Q, _Reflectors) else Q
+    by_rows = (scale * _row_grading(Qm, size, T) + flush) * kappa
+    return np.minimum(by_columns, by_rows), by_columns, kappa, Qm
 
 
-def _column_grading(R: FloatArray) -> FloatArray:
-    """For each row j of the upper trapezoid of ``R``: ‖R[:, j]‖₂ / |R[j, j]|.
+_ROW_WISE_FROM = 64.0  # column grading past which the row model is computed too
 
-    Column j of the block is ``Q R[:, j]``; a rounding error relative to that
-    column's size moves ``R[j, j]`` (the block's growth in direction j, once the
+
+def _row_norms(X: FloatArray) -> FloatArray:
+    """The 2-norms of the rows of ``X``, without under- or overflow (each row scaled by its
+    largest entry first)."""
+    peak = np.abs(X).max(axis=1) if X.size else np.zeros(X.shape[0])
+    S = X / np.where(peak > 0.0, peak, 1.0)[:, None]
+    norms: FloatArray = peak * np.sqrt(np.einsum("ij,ij->i", S, S))
+    return norms
+
+
+def _row_grading(Q: FloatArray, size: FloatArray, T: FloatArray) -> FloatArray:
+    r"""For each row j of ``T``: :math:`\sum_i |Q_{ij}|\, m_i / \|T_{j,:}\|_2`.
+
+    ``B = Q T`` is the block (``T`` its triangular factor) and ``m`` (``size``)
+    bounds the row norms of the magnitudes it was formed from,
+    :math:`|F_k| \cdots |F_1| |Q_{prev}|` (:func:`_magnitude`; at least
+    ``‖B_i‖``). Forming ``B`` and its sorted-row QR leave a backward error
+    :math:`\Delta B` whose row i is about u n (k + 2) m_i (Householder QR
+    with sorted rows is row-wise backward stable, Cox & Higham 1998, up to a
+    growth factor that is modest in practice), which changes row j of ``T`` by
+    at most that times this, relative to itself. A row far below the others
+    meets only itself in ``Q`` (the QR of a row-graded matrix has
+    :math:`|Q_{ij}| \lesssim \|B_j\| / \|B_i\|` below the diagonal), so this
+    stays small where the column grading is huge; ``inf`` for a zero row of
+    ``T``.
+    """
+    weight = np.abs(Q).T @ size
+    rho = _row_norms(T)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out: FloatArray = np.where(rho > 0.0, weight / rho, np.inf)
+    return out
+
+
+def _column_grading(T: FloatArray) -> FloatArray:
+    """For each row j of the upper trapezoidal ``T``: ‖T[:, j]‖₂ / |T[j, j]|.
+
+    Column j of the block is ``Q T[:, j]``; a rounding error relative to that
+    column's size moves ``T[j, j]`` (the block's growth in direction j, once the
     columns before it are removed) by this factor more. It is 1 for a
     triangular block without coupling and grows to σ₁/σ_j of the block when
     every column has turned towards the top direction.
     """
-    T = np.triu(R)
     K = T.shape[0]
     diag = np.abs(np.diagonal(T)[:K])
     live = diag > 0.0
@@ -352,11 +443,12 @@ class _Group:
         return True
 
     def fold_into(
-        self, ell: FloatArray, U: FloatArray, kernels: _Kernels
+        self, ell: FloatArray, U: FloatArray, kernels: _Kernels, *, first: bool = False
     ) -> tuple[FloatArray, FloatArray]:
         """``diag(e^ℓ) U`` with the group folded in (:func:`_fold`); the group empties.
 
-        An empty group leaves ``ℓ`` and ``U`` as they are.
+        An empty group leaves ``ℓ`` and ``U`` as they are. ``first``: ``diag(e^ℓ) U``
+        is still the identity the loop started from, which couples nothing.
         """
         if self.R is None:
             self.error = np.zeros(0)
@@ -365,7 +457,7 @@ class _Group:
         # without rounding off the diagonal (LAPACK's reflectors are the identity when
         # a column's tail is exactly zero): R's off-diagonal zeros are exact, and the
         # directions cannot swamp each other however they are ordered.
-        if self.monomial:
+        if self.monomial or first:
             self.error = np.zeros(self.R.shape[0])
         else:
             self.error = _coupling_error(self.R, ell, self.factors)
@@ -450,18 +542,24 @@ def _monomial_qr(B: FloatArray) -> tuple[FloatArray, FloatArray]:
 def _coupling_error(R: FloatArray, ell: FloatArray, factors: int) -> FloatArray:
     r"""The error a fold of ``R`` onto ``diag(e^ℓ) U`` adds to each new row (natural log).
 
-    Rounding leaves entries of about :math:`u\,\|R_{:,k}\|` in ``R``'s upper
-    triangle; row i of :math:`R\,\operatorname{diag}(e^\ell)` weighs entry k by
-    :math:`e^{\ell_k}`, so relative to its own diagonal term
-    :math:`|R_{ii}| e^{\ell_i}` it moves by
-    :math:`a_i = \max_{k > i} \|R_{:,k}\| e^{\ell_k} / (\|R_{:,i}\| e^{\ell_i})`.
-    While the directions are ordered (each column's weight below those before
-    it) ``a_i <= 1`` and nothing is charged here: the column grading within a
-    block is charged per block. When a smaller direction comes first (units of
-    a diagonal W crossing over) ``a_i`` is the factor by which the larger one's
-    rounding swamps it.
-    Returns :math:`u\,r\,(	ext{factors} + 2)\,a_i\,	ilde\kappa(R)`, with ``inf``
-    beyond float range.
+    Row i of :math:`R\,\operatorname{diag}(e^\ell)` weighs entry k by
+    :math:`e^{\ell_k}`. While the directions are ordered (each weight below
+    those before it) the rounding of ``R`` moves the row by no more than the
+    block's own charge (its column grading and κ̃, :func:`_block_error`), and
+    nothing is added here. When a smaller direction comes first (units of a
+    diagonal W crossing over) the larger one's rounding swamps it by a factor
+    a_i; as for the blocks, two models of that rounding hold and the smaller
+    factor is used:
+
+    * by columns, entries of about :math:`u\,\|R_{:,k}\|`:
+      :math:`a_i = \max_{k > i} \|R_{:,k}\| e^{\ell_k} / (\|R_{:,i}\| e^{\ell_i})`;
+    * by rows, entries of about :math:`u\,\|R_{i,:}\|` (sorted-row QR, and
+      products of graded triangles, err relative to each row):
+      :math:`a_i = \|R_{i,:}\| \max_{k > i} e^{\ell_k} / \max_{k \ge i} |R_{ik}| e^{\ell_k}`,
+      counted only where some :math:`\ell_k > \ell_i` (k > i) crosses.
+
+    Returns :math:`u\,r\,(\text{factors} + 2)\,a_i\,\tilde\kappa(R)`, with
+    ``inf`` beyond float range.
     """
     T = np.triu(R)
     K = T.shape[0]
@@ -469,16 +567,88 @@ def _coupling_error(R: FloatArray, ell: FloatArray, factors: int) -> FloatArray:
         return np.zeros(0)
     with np.errstate(divide="ignore"):
         log_col = np.log(np.sqrt(np.einsum("ij,ij->j", T, T))) + ell
+        log_entries = np.log(np.abs(T[:, : ell.size])) + ell  # -inf where R is 0
+        log_rho = np.log(_row_norms(T))
     # a_i over the later columns only: the column's own grading is charged per block
     later = np.append(np.maximum.accumulate(log_col[::-1])[::-1][1:], -np.inf)[:K]
-    with np.errstate(invalid="ignore", over="ignore"):
+    later_ell = np.append(np.maximum.accumulate(ell[::-1])[::-1][1:], -np.inf)[:K]
+    crossing = later_ell > ell[:K]
+    with np.errstate(invalid="ignore"):
+        log_peak = log_entries.max(axis=1)
+        log_row = np.where(crossing & np.isfinite(log_peak), log_rho + later_ell - log_peak, 0.0)
         log_a = np.where(np.isfinite(log_col[:K]), later - log_col[:K], 0.0)
+        log_a = np.minimum(log_a, np.where(crossing, log_row, 0.0))
         amplification = np.where(log_a > 0.0, np.exp(np.minimum(log_a, 700.0)), 0.0)
     amplification[log_a > 700.0] = np.inf
     scale = UNIT_ROUNDOFF * T.shape[1] * (factors + 2) * _cond_row_equilibrated(R)
     with np.errstate(invalid="ignore", over="ignore"):  # κ̃ = inf with no coupling: 0
         out: FloatArray = np.where(amplification > 0.0, scale * amplification, 0.0)
     return out
+
+
+_SHIFT_BELOW = 2.0**-100  # M B below this is brought to about 1 before its row scale
+
+
+def _magnitude(
+    apply: Apply,
+    magnitude: tuple[FloatArray, float] | None,
+    last: list[tuple[FloatArray, FloatArray]],
+) -> tuple[FloatArray, float] | None:
+    """``(x', λ')`` with :math:`e^{λ'} x' = |F| e^{λ} x` (``F`` the factor): the magnitudes
+    the block's entries are formed from, row by row (:func:`block_loop`).
+
+    ``x'`` is kept at peak 1 by powers of two. ``last`` holds the last ``(M, |M|)``,
+    reused while the same ``M`` comes again (an RNN's ``W_hh``). None for a factor
+    known only through ``apply``.
+    """
+    if magnitude is None or not isinstance(apply, RowScaled):
+        return None
+    x: FloatArray | None
+    x, lam = magnitude
+    if apply.M is not None:
+        if not (last and last[0][0] is apply.M):
+            last[:] = [(apply.M, np.abs(apply.M))]
+        x, lam = _to_unit(last[0][1] @ x, lam)  # before the row scale: as _apply
+    if apply.scale is not None and x is not None:
+        x, lam = _to_unit(x * np.abs(apply.scale), lam)
+    return None if x is None else (x, lam)
+
+
+def _to_unit(x: FloatArray, lam: float) -> tuple[FloatArray | None, float]:
+    """``e^λ x`` with ``x``'s peak brought to [1/2, 1) by a power of two (None: not finite)."""
+    peak = float(x.max()) if x.size else 0.0
+    if peak == 0.0:
+        return x, lam
+    if not peak < math.inf:
+        return None, lam
+    e = math.frexp(peak)[1]
+    return np.ldexp(x, -e), lam + e * LN2
+
+
+def _in_scale(magnitude: tuple[FloatArray, float], beta: float) -> FloatArray | None:
+    """The magnitudes ``e^λ x`` in the block's units (the block is ``e^β B``), or None
+    beyond float range."""
+    x, lam = magnitude
+    with np.errstate(over="ignore"):
+        out: FloatArray = x * math.exp(min(lam - beta, 700.0))
+    return out if lam - beta < 700.0 else None
+
+
+def _rank_bound(apply: Apply, b: int) -> int:
+    """A bound on the rank of the factor from its exact zeros: its nonzero row scales."""
+    if isinstance(apply, RowScaled) and apply.scale is not None:
+        return int(np.count_nonzero(apply.scale))
+    return b
+
+
+def _annihilates(apply: Apply) -> bool:
+    """Whether the factor is exactly zero by the data (every row scale 0, or ``M = 0``):
+    the product is then an exact zero, whatever came before."""
+    if not isinstance(apply, RowScaled):
+        return False
+    return (apply.scale is not None and not apply.scale.any()) or (
+        apply.M is not None and not apply.M.any()
+    )
 
 
 def _propagate(
@@ -510,19 +680,30 @@ def _propagate(
     return out
 
 
-def _apply(apply: Apply, B: FloatArray | _Reflectors, kernels: _Kernels) -> FloatArray:
-    """``apply(B)``, a matrix factor by ``kernels`` (onto the reflectors of the last QR)."""
+def _apply(apply: Apply, B: FloatArray | _Reflectors, kernels: _Kernels) -> tuple[FloatArray, int]:
+    """``2**-e apply(B)`` and ``e``: a matrix factor by ``kernels`` (onto the reflectors of
+    the last QR).
+
+    A row scale is applied to ``M B`` after a power of two has brought its largest
+    entry to about 1 (exactly), so a tiny ``M`` times a tiny scale (W ~ 1e-246,
+    φ′ ~ 1e-70) does not underflow; ``e`` is 0 when no shift was needed.
+    """
     if not isinstance(apply, RowScaled):
-        return apply(B if isinstance(B, np.ndarray) else B.matrix())
+        return apply(B if isinstance(B, np.ndarray) else B.matrix()), 0
     if apply.M is None:
         out = B.copy() if isinstance(B, np.ndarray) else B.matrix()
     elif isinstance(B, np.ndarray):
         out = kernels.matmul(apply.M, B)
     else:
         out = B.left_multiply(apply.M)
+    e = 0
     if apply.scale is not None:
+        peak = float(np.abs(out).max()) if out.size else 0.0
+        if 0.0 < peak < _SHIFT_BELOW:
+            e = math.frexp(peak)[1]
+            out = np.ldexp(out, -e)
         out *= apply.scale[:, None]
-    return out
+    return out, e
 
 
 def block_loop(
@@ -641,23 +822,32 @@ def block_loop(
     structural = np.ones(n, dtype=bool) if V is None else np.any(B != 0.0, axis=1)
     pattern: list[tuple[FloatArray, FloatArray | None]] = []  # the last M's zeros: _propagate
     worst_cond = 1.0
+    rank_bound = b  # of the exact product, from the factors' exact zeros
     flushed = 0.0  # the flushes' relative row change since the last QR
-    sums = [0, 0.0]  # additions to the log scales, and the largest |ℓ| they held
+    # (x, λ): e^λ x bounds the row norms of |F_k| ... |F_1| |Q| (the block's rounding is
+    # relative to them, row by row); None once a factor is known only through apply
+    magnitude: tuple[FloatArray, float] | None = (np.ones(n), 0.0) if V is None else None
+    absolute: list[tuple[FloatArray, FloatArray]] = []  # the last (M, |M|): _magnitude
+    # additions to the log scales, the largest |ℓ| they held, and whether a fold happened
+    sums: list[float] = [0, 0.0, 0]
 
     def factorise(redo_allowed: bool = False) -> bool:
         """QR of the block; False (nothing kept) if ``redo_allowed``, k >= 2 and its
         measured amplification of rounding is over ``log_limit(k)``: the caller redoes
         it with fewer factors."""
         nonlocal B, beta, ell, U, log_diag, k, qr_count, longest, budget, alpha, measured
-        nonlocal log_error, worst_cond, flushed, structural
+        nonlocal log_error, worst_cond, flushed, structural, magnitude
         assert isinstance(B, np.ndarray)
         B, beta, moved = _tidy(B, beta)
         Q, R, Rc, monomial, columns_exact = _block_qr(B, kernels)
         K = R.shape[0]
-        added, kappa = _block_error(Rc, n, k, max(flushed, moved))
+        size = None if magnitude is None else _in_scale(magnitude, beta)
+        added, by_columns, kappa, formed = _block_error(Rc, n, k, max(flushed, moved), Q, size)
+        if formed is not None:
+            Q = formed
         # The measured amplification of the block's rounding: κ̃ times the worst column
-        # grading (what _block_error multiplies u n (k + 2) by).
-        watched = added[:leading]  # the directions whose accuracy is asked for
+        # grading (what _block_error multiplies u n (k + 2) by, by columns).
+        watched = by_columns[:leading]  # the directions whose accuracy is asked for
         finite = watched[np.isfinite(watched)]
         amplification = (
             float(finite.max()) / (UNIT_ROUNDOFF * n * (k + 2)) if finite.size else math.inf
@@ -679,7 +869,10 @@ def block_loop(
         # checks below, are left out of R): not an exact zero.
         if not columns_exact or not np.all(np.any(np.triu(Rc) != 0.0, axis=1)):
             lost[0] = True
-        log_error = log_error[:K] + added
+        # A rank drop mixes the directions the block loses into the K it keeps: their
+        # errors go with them (an undetermined direction leaves nothing determined).
+        dropped = float(log_error[K:].max()) if log_error.size > K else 0.0
+        log_error = log_error[:K] + added + dropped
         if flushed == math.inf:
             lost[0] = True
         flushed = 0.0
@@ -703,6 +896,8 @@ def block_loop(
             lost[0] = True
         structural = nonzero_rows  # Q is zero outside these rows
         B, beta, k, budget = Q, 0.0, 0, 0.0
+        if V is None:  # the row model: whole products only (rows of Q: norms <= 1)
+            magnitude = (structural.astype(np.float64), 0.0)
         return True
 
     def fold() -> tuple[FloatArray, FloatArray]:
@@ -710,10 +905,11 @@ def block_loop(
         nonlocal log_error
         assert U is not None
         scale = abs(group.log_scale)
-        out = group.fold_into(ell, U, kernels)
+        out = group.fold_into(ell, U, kernels, first=not sums[2])
         finite = np.abs(out[0][np.isfinite(out[0])])
         sums[0] += 3
         sums[1] = max(sums[1], float(finite.max()) if finite.size else 0.0, scale)
+        sums[2] = 1  # folded: diag(e^ℓ) U is no longer the identity
         m = min(group.error.size, log_error.size)
         log_error = log_error.copy()
         log_error[:m] += group.error[:m]
@@ -741,21 +937,21 @@ def block_loop(
     cap = max_block  # most factors in the current block (halved by a redo)
 
     def snapshot() -> tuple[object, ...]:
-        return (B, beta, t, t_last, structural, flushed, drift, rank_drop)
+        return (B, beta, t, t_last, structural, flushed, drift, rank_drop, magnitude)
 
     origin = snapshot()
 
     def close() -> bool:
         """Factorise the block; False if it was too ill-conditioned and is to be redone."""
         nonlocal B, beta, t, t_last, structural, flushed, drift, rank_drop, cap, origin, k
-        nonlocal budget
+        nonlocal budget, magnitude
         if factorise(redo_allowed=len(block) == k):
             block.clear()
             if not replay:
                 cap = min(max_block, 2 * cap)
             origin = snapshot()
             return True
-        B, beta, t, t_last, structural, flushed, drift, rank_drop = origin  # type: ignore[assignment]
+        B, beta, t, t_last, structural, flushed, drift, rank_drop, magnitude = origin  # type: ignore[assignment]
         replay.extendleft(reversed(block))
         cap = max(1, len(block) // 2)
         block.clear()
@@ -799,8 +995,15 @@ def block_loop(
                 advance(1)
         if B.shape[1] == 0:
             continue  # the product is exactly zero from here on
-        B = _apply(apply, B, kernels)
+        rank_bound = min(rank_bound, _rank_bound(apply, b))
+        B, shift = _apply(apply, B, kernels)
+        if shift:
+            beta += shift * LN2
+            sums[0] += 1
         structural = _propagate(apply, structural, pattern)
+        magnitude = _magnitude(apply, magnitude, absolute)
+        if _annihilates(apply):  # exactly zero from here, whatever was lost before
+            lost[0] = group.lost = False
         flushed = max(flushed, _underflow(B, n))
         if growth is not None:
             drift = (drift[0] + growth[0], drift[1] + growth[1])
@@ -840,6 +1043,7 @@ def block_loop(
         log_sum_error=UNIT_ROUNDOFF * sums[0] * sums[1],
         Q=B.matrix() if isinstance(B, _Reflectors) else B,
         factors=applied,
+        rank_bound=rank_bound,
     )
 
 
