@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.graded.blocks import _fold, graded_product
+from gradscope.numeric.graded.blocks import graded_product
 from gradscope.numeric.graded.factors import _log2_growth
+from gradscope.numeric.graded.fold import _fold
 from gradscope.numeric.graded.jacobi import _rounds, graded_log_singular_values
 from gradscope.numeric.graded.kernels import (
     _exp_nonpositive,
@@ -196,7 +197,7 @@ def test_grouped_r_factors_give_the_spectrum_of_one_fold_per_qr(monkeypatch):
 def test_a_group_refuses_an_r_that_would_push_a_row_towards_underflow():
     """Hypothesis: _Group.push keeps every row's largest entry within 2**-700 of the
     largest, whatever the predicted condition numbers said; a lone R always fits."""
-    from gradscope.numeric.graded.blocks import _Group
+    from gradscope.numeric.graded.fold import _Group
     from gradscope.numeric.graded.kernels import _NUMPY
 
     R = np.diag([1.0, 2.0**-400])

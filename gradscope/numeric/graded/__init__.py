@@ -11,10 +11,14 @@ memory curves and the matrix-free subspace iteration
 * :mod:`~gradscope.numeric.graded.blocks` — the one block loop
   (:func:`block_loop`: blocks measured and redone shorter when over budget, QR,
   folding, flushes and zeros accounted for) and :func:`graded_product`;
+* :mod:`~gradscope.numeric.graded.rounding` — the error model: what each block
+  and each fold adds to the bound;
+* :mod:`~gradscope.numeric.graded.fold` — the representation ``diag(e^ℓ) U``:
+  tidying a block, folding ``R`` factors into it, grouping them;
 * :mod:`~gradscope.numeric.graded.jacobi` — singular values (and vectors) of
   ``diag(e^ℓ) U`` by one-sided Jacobi in log-scaled form;
 * :mod:`~gradscope.numeric.graded.kernels` — the BLAS and LAPACK kernels, one
-  library per loop;
+  library per loop, and the block's QR;
 * :mod:`~gradscope.numeric.graded.bounds` — the unit roundoff, the safety factor
   and the formatting of error bounds.
 

@@ -280,3 +280,58 @@ def _triu_matmul(C: FloatArray, U: FloatArray) -> FloatArray:
 
 _NUMPY = _Kernels(np.matmul, _triu_matmul, _qr_rows_sorted, _numpy_svdvals)
 _SCIPY = _Kernels(_scipy_gemm, _scipy_triu_matmul, _householder, _scipy_svdvals)
+
+
+def _block_qr(
+    B: FloatArray, kernels: _Kernels
+) -> tuple[FloatArray | _Reflectors, FloatArray, FloatArray, bool, bool]:
+    r"""The QR of a block without its exactly zero columns: ``Q``, ``R``, ``R`` compact, monomial?
+
+    A zero column of ``B`` is a direction the block killed exactly; Householder QR
+    would spend a pivot on it and leave a zero on R's diagonal, whose
+    conditioning is then infinite although nothing was lost. The QR is of the
+    nonzero columns (``R_c``, K × r', upper trapezoidal with the reflectors
+    below removed), and ``R`` (K × r) has them back in their places with zero
+    columns between, still upper trapezoidal (column j of ``R_c`` goes to a
+    column >= j). A monomial ``B`` gets :func:`_monomial_qr`. The zero columns
+    are an exact rank loss only when B's zero rows already force that rank (the
+    caller checks the rows against the data's zero pattern): fewer nonzero
+    columns than that is a direction lost to underflow or cancellation, and the
+    caller is told (the last value returned: ``False``).
+    """
+    nonzero = B != 0.0
+    live = np.any(nonzero, axis=0)
+    compact = B if live.all() else B[:, live]
+    monomial = _is_monomial(compact)
+    Q, Rc = _monomial_qr(compact) if monomial else kernels.qr(compact)
+    if live.all():
+        return Q, Rc, Rc, monomial, True
+    rank_by_rows = min(int(np.count_nonzero(np.any(nonzero, axis=1))), B.shape[1])
+    Rc = np.triu(Rc)
+    R = np.zeros((Rc.shape[0], B.shape[1]))
+    R[:, live] = Rc
+    return Q, R, Rc, monomial, int(np.count_nonzero(live)) >= rank_by_rows
+
+
+def _is_monomial(B: FloatArray) -> bool:
+    """One nonzero in every column and at most one in every row (a scaled permutation's
+    columns: a diagonal W, a permutation)."""
+    nz = B != 0.0
+    return bool(np.all(nz.sum(axis=0) == 1) and np.all(nz.sum(axis=1) <= 1))
+
+
+def _monomial_qr(B: FloatArray) -> tuple[FloatArray, FloatArray]:
+    r"""The QR of a monomial ``B`` without rounding: ``Q`` its columns' signed unit vectors,
+    ``R = diag(|b_j|)``.
+
+    Householder QR gets ``R`` right, but applying its reflectors to the next block
+    (``ormqr``) leaves entries of about u where ``Q`` is exactly zero, and the next
+    fold amplifies them by the ratio of the directions' scales, which for the units
+    of a diagonal W crossing over reaches :math:`e^{400}` (the harness measured values
+    off by tens of decades). Kept exact, such products never couple.
+    """
+    rows = np.argmax(B != 0.0, axis=0)
+    values = B[rows, np.arange(B.shape[1])]
+    Q = np.zeros_like(B)
+    Q[rows, np.arange(B.shape[1])] = np.sign(values)
+    return Q, np.diag(np.abs(values))
