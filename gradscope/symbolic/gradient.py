@@ -28,6 +28,7 @@ made concrete.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -43,7 +44,13 @@ from gradscope.symbolic.functions import phi_prime, phi_prime_named
 from gradscope.symbolic.jacobian import _forward_assignments
 from gradscope.symbolic.limits import check_sizes
 from gradscope.symbolic.proof import polynomial_identity
-from gradscope.symbolic.rnn import SymbolicRNN, explicit_states, symbolic_rnn, vector_symbols
+from gradscope.symbolic.rnn import (
+    GRADIENT_NAMES,
+    SymbolicRNN,
+    explicit_states,
+    symbolic_rnn,
+    vector_symbols,
+)
 
 __all__ = ["GRADIENT_NAMES", "GradientDerivation", "adjoint_equals_direct", "derive_gradient"]
 
@@ -51,7 +58,6 @@ Matrix = Any
 FloatArray = NDArray[np.float64]
 
 #: The parameters whose gradients are derived, in order.
-GRADIENT_NAMES = ("W_hh", "W_xh", "b")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +91,9 @@ class GradientDerivation:
         Expanded form only: the explicit states ``(z, h)`` of
         :func:`~gradscope.symbolic.rnn.explicit_states` that both explicit forms
         are built from (what :func:`adjoint_equals_direct` abstracts).
+    agrees_with_direct : bool or None
+        Expanded form only: :func:`adjoint_equals_direct`, proven when the
+        derivation was made (what its LaTeX reports); None for the structured form.
 
     Mappings are read-only views; the result never changes.
     """
@@ -102,6 +111,7 @@ class GradientDerivation:
         default=None, repr=False
     )
     explicit: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
+    agrees_with_direct: bool | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         # read-only views: the result never changes after construction
@@ -337,7 +347,7 @@ def derive_gradient(
             out[k] = sympy.ImmutableMatrix(rows, cols, entries[offset : offset + rows * cols])
             offset += rows * cols
         reduced = (tuple(replacements), out)
-    return GradientDerivation(
+    derivation = GradientDerivation(
         rnn=rnn,
         form="expanded" if expand else "structured",
         loss=_loss(rnn, rnn.h),
@@ -350,6 +360,11 @@ def derive_gradient(
         cse=reduced,
         explicit=explicit,
     )
+    if not expand:
+        return derivation
+    # the proof belongs to the derivation (0.1 s at the largest expanded size): its LaTeX
+    # only reports it
+    return dataclasses.replace(derivation, agrees_with_direct=adjoint_equals_direct(derivation))
 
 
 def adjoint_equals_direct(derivation: GradientDerivation) -> bool:

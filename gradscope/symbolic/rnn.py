@@ -34,7 +34,10 @@ import sympy  # type: ignore[import-untyped]
 from gradscope.symbolic.functions import phi
 from gradscope.symbolic.limits import check_sizes
 
-__all__ = ["SymbolicRNN", "explicit_states", "symbolic_rnn", "vector_symbols"]
+__all__ = ["GRADIENT_NAMES", "SymbolicRNN", "explicit_states", "symbolic_rnn", "vector_symbols"]
+
+#: The parameters a loss is differentiated by, in the order of every gradient listing.
+GRADIENT_NAMES = ("W_hh", "W_xh", "b")
 
 Matrix = Any  # sympy.ImmutableMatrix; sympy is untyped
 

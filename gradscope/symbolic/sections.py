@@ -22,6 +22,7 @@ import sympy  # type: ignore[import-untyped]
 
 from gradscope.symbolic.functions import phi_prime_named
 from gradscope.symbolic.printing import RNNLatexPrinter, diag_latex
+from gradscope.symbolic.rnn import GRADIENT_NAMES
 
 __all__ = [
     "MAX_EXPANDED_CHARS",
@@ -211,8 +212,6 @@ def gradient_latex(
     >>> r"\frac{\partial L}{\partial w_{11}} = \delta_{1,1} h_{0,1} + \delta_{2,1} h_{1,1}" in tex
     True
     """
-    from gradscope.symbolic.gradient import GRADIENT_NAMES, adjoint_equals_direct
-
     rnn = d.rnn
     T, n = rnn.T, rnn.hidden
     printer = RNNLatexPrinter(d.names)
@@ -274,8 +273,7 @@ def gradient_latex(
             )
         )
     if d.form == "expanded":
-        same = adjoint_equals_direct(d)
-        verdict = "agree exactly" if same else "DISAGREE"
+        verdict = "agree exactly" if d.agrees_with_direct else "DISAGREE"
         out.append("\\subsection*{Checked against direct differentiation}\n")
         out.append(
             "SymPy differentiated the explicit loss $L$ directly with respect to every entry "

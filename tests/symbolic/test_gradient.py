@@ -178,3 +178,13 @@ def test_direct_needs_the_expanded_form_and_limits_hold():
         derive_gradient(hidden=3, T=3, expand=True)
     with pytest.raises(DerivationError, match="expand=True"):
         adjoint_equals_direct(derive_gradient(hidden=1, T=2))
+
+
+def test_the_proof_is_made_with_the_derivation_and_the_latex_reports_it():
+    """Claim (issue 17): ``derive_gradient(expand=True)`` proves the adjoint against direct
+    differentiation when it derives, and the LaTeX only reports what the record holds."""
+    d = derive_gradient(hidden=2, T=2, expand=True)
+    assert d.agrees_with_direct is True
+    assert derive_gradient(hidden=2, T=2).agrees_with_direct is None
+    assert "agree exactly" in d.latex()
+    assert "DISAGREE" in dataclasses.replace(d, agrees_with_direct=False).latex()
