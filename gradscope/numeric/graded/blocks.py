@@ -417,10 +417,13 @@ def block_loop(
         # checks below, are left out of R): not an exact zero.
         if not columns_exact or not np.all(np.any(np.triu(Rc) != 0.0, axis=1)):
             lost[0] = True
-        # A rank drop mixes the directions the block loses into the K it keeps: their
-        # errors go with them (an undetermined direction leaves nothing determined).
-        dropped = float(log_error[K:].max()) if log_error.size > K else 0.0
-        log_error = log_error[:K] + added + dropped
+        # A rank drop merges the directions the block loses, the smallest, into the
+        # smallest it keeps (row K - 1 of R holds every later column): their errors go
+        # with them, so rounding noise that is merged leaves no value determined.
+        merged = float(log_error[K:].max()) if 0 < K < log_error.size else 0.0
+        log_error = log_error[:K] + added
+        if merged:
+            log_error[K - 1] += merged
         if flushed == math.inf:
             lost[0] = True
         flushed = 0.0
