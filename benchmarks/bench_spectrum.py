@@ -168,7 +168,7 @@ def best_time(fn: Callable[[], np.ndarray], repeat: int) -> tuple[float, np.ndar
 def over_time(n: int, T: int, points: int) -> None:
     """``spectrum_over_time`` (one pass, the graded factor kept at each t) against one
     product per point, on case (b)'s weights (no target; shown for ``--plot``)."""
-    from gradscope.numeric.spectrum_report import spectrum_over_time
+    from gradscope.studies.spectrum_report import spectrum_over_time
 
     rnn, x = case_run("b", n, T)
     steps = rnn_steps(rnn, x)

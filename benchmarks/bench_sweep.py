@@ -85,7 +85,7 @@ def _timed(f):
 
 def bench_batching(n: int, T: int, seeds: int, repeat: int) -> tuple[float, ...]:
     """(batched wall, looped wall, batched CPU, looped CPU), each the minimum over rounds."""
-    from gradscope.numeric.bound import Instance, measure_instances
+    from gradscope.studies.bound import Instance, measure_instances
 
     specs = [Instance(family="gaussian", seed=0, index=i, norm=1.0) for i in range(seeds)]
     kwargs = {"activation": "tanh", "T": T, "hidden": n, "horizon_cap": T}
@@ -148,7 +148,7 @@ def _shutdown_loky() -> None:
 
 def composition_check() -> tuple[int, int, int, int]:
     """Rows that change when configurations share a batch: (ordinary, of, extreme, of)."""
-    from gradscope.numeric.bound import Instance, measure_instances
+    from gradscope.studies.bound import Instance, measure_instances
 
     out = []
     for norms in ((0.5, 0.9, 1.2), (0.001, 1000.0, 0.9)):

@@ -43,11 +43,11 @@ from IPython.display import Image
 from gradscope import compute_bound, log10_spectral_norm, random_rnn, rnn_steps
 from gradscope.claims import Counterexample, check_claims, replay
 from gradscope.init import recurrent_weights, spectral_norm, spectral_radius
-from gradscope.numeric.decay import compute_decay_curves
 from gradscope.numeric.products import log10_norm_trajectory
 from gradscope.numeric.steps import ConstantSteps
 from gradscope.report.figures import plot_claims, plot_decay, plot_eigenvalues
 from gradscope.report.text import render_bound, render_checks
+from gradscope.studies.decay import compute_decay_curves
 
 
 def show(fig):

@@ -48,16 +48,16 @@ from gradscope.init import spectral_norm, spectral_radius
 from gradscope.io import load_rnn
 from gradscope.numeric.forward import forward, rnn_steps
 from gradscope.numeric.products import log10_spectral_norm, scan_product
-from gradscope.numeric.spectrum_report import (
-    compute_spectrum_report,
-    spectrum_over_time,
-)
 from gradscope.numeric.steps import ArraySteps
 from gradscope.report.figures import (
     OKABE_ITO,
     plot_eigenvalues,
     plot_lyapunov,
     plot_spectrum_over_time,
+)
+from gradscope.studies.spectrum_report import (
+    compute_spectrum_report,
+    spectrum_over_time,
 )
 
 # One thread: on a small machine torch's thread pool competes with numpy's and with

@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 
 from gradscope.cli import main
 from gradscope.io_cells import load_layers
-from gradscope.numeric.analyze import DEFAULT_T, compute_analysis
+from gradscope.studies.analyze import DEFAULT_T, compute_analysis
 
 M, N, T, THETA = 3, 6, 40, 1e-2
 CLASSES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}

@@ -22,15 +22,15 @@ import gradscope.report.figures as figures_module
 from gradscope.cli import main
 from gradscope.errors import ConfigError
 from gradscope.io_cells import layers_from_arrays, load_layers
-from gradscope.numeric.analyze import (
+from gradscope.numeric.products import log10_spectral_norm
+from gradscope.report.analysis_figure import plot_memory_curves
+from gradscope.studies.analyze import (
     compute_analysis,
     compute_memory_curves,
     layer_model,
     layer_steps,
     memory_curve,
 )
-from gradscope.numeric.products import log10_spectral_norm
-from gradscope.report.analysis_figure import plot_memory_curves
 
 matplotlib.use("Agg")
 
@@ -232,7 +232,7 @@ def test_bad_plot_path_is_a_usage_error_before_any_work(name, message, tmp_path,
         raise AssertionError("work started before the --plot path was checked")
 
     monkeypatch.setattr("gradscope.io_cells.load_layers", boom)
-    monkeypatch.setattr("gradscope.numeric.analyze.compute_analysis", boom)
+    monkeypatch.setattr("gradscope.studies.analyze.compute_analysis", boom)
     res = CliRunner().invoke(
         main, ["analyze", str(tmp_path / "absent.safetensors"), "--plot", str(tmp_path / name)]
     )

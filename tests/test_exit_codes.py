@@ -304,7 +304,7 @@ def test_overflowing_forward_pass_is_1(tmp_path):
 @pytest.mark.parametrize(
     "args, target, expect, absent",
     [
-        (["bound", "--norm", "0.9"], "gradscope.numeric.bound.compute_bound", "--hidden", None),
+        (["bound", "--norm", "0.9"], "gradscope.studies.bound.compute_bound", "--hidden", None),
         (
             ["derive"],
             "gradscope.symbolic.document.render_document",

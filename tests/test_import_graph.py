@@ -89,3 +89,31 @@ def test_no_import_cycle():
     assert len(graph) > 50
     assert "gradscope.numeric.graded.blocks" in graph["gradscope.numeric.spectrum"]
     assert not _cycles(graph)
+
+
+ABOVE_NUMERIC = (
+    "init",
+    "io",
+    "io_cells",
+    "io_folder",
+    "studies",
+    "claims",
+    "report",
+    "sweep",
+    "cli",
+)
+
+
+def test_numeric_imports_no_layer_above_it():
+    """Issue 17: ``numeric`` holds algorithms on arrays and Steps; weights are drawn and
+    files read above it (``studies``), and nothing in it knows the CLI."""
+    graph = _graph()
+    above = {f"gradscope.{m}" for m in ABOVE_NUMERIC}
+    upward = {
+        (module, target)
+        for module, targets in graph.items()
+        if module.startswith("gradscope.numeric")
+        for target in targets
+        if any(target == a or target.startswith(a + ".") for a in above)
+    }
+    assert not upward, sorted(upward)

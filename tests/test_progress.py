@@ -146,7 +146,7 @@ def test_cli_progress_off_without_a_terminal_or_the_variable(tmp_path, monkeypat
 
 def test_cli_failure_after_progress_prints_one_error_line(tmp_path, monkeypatch):
     """A run that fails while its line is shown ends with exactly one error line."""
-    from gradscope.numeric import analyze
+    from gradscope.studies import analyze
 
     monkeypatch.setattr(progress, "clock", FakeClock(step=1.0))
 

@@ -50,7 +50,7 @@ def peak_bytes(fn):
     ],
 )
 def test_decay_estimate_matches_peak(activations, scales, T, n, seeds):
-    from gradscope.numeric.decay import compute_decay_curves, estimate_decay_work
+    from gradscope.studies.decay import compute_decay_curves, estimate_decay_work
 
     def run():
         compute_decay_curves(
@@ -75,7 +75,7 @@ def test_decay_estimate_matches_peak(activations, scales, T, n, seeds):
 @pytest.mark.parametrize(("n", "T", "points"), [(16, 1000, 0), (48, 100, 0), (48, 100, 20)])
 def test_spectrum_estimate_matches_peak(n, T, points):
     from gradscope.init import random_inputs, random_rnn
-    from gradscope.numeric.spectrum_report import (
+    from gradscope.studies.spectrum_report import (
         compute_spectrum_report,
         estimate_spectrum_work,
         spectrum_over_time,
@@ -105,7 +105,7 @@ def layers(cell, n, m=4, count=1):
     ("cell", "n", "T", "count"), [("rnn", 32, 600, 1), ("lstm", 24, 600, 1), ("gru", 16, 400, 2)]
 )
 def test_analysis_estimate_matches_peak(cell, n, T, count):
-    from gradscope.numeric.analyze import compute_analysis, estimate_analysis_work
+    from gradscope.studies.analyze import compute_analysis, estimate_analysis_work
 
     loaded = layers(cell, n, count=count)
     x = np.random.default_rng(2).standard_normal((T, 4))
@@ -116,7 +116,7 @@ def test_analysis_estimate_matches_peak(cell, n, T, count):
 
 
 def test_largest_fitting_is_the_boundary():
-    from gradscope.numeric.spectrum_report import (
+    from gradscope.studies.spectrum_report import (
         MAX_SECONDS,
         estimate_spectrum_work,
         largest_fitting,
@@ -132,7 +132,7 @@ def test_largest_fitting_is_the_boundary():
 
 def test_time_estimate_grows_with_the_work():
     """A run 10× longer is estimated 10× longer (within the fixed costs)."""
-    from gradscope.numeric.decay import estimate_decay_work
+    from gradscope.studies.decay import estimate_decay_work
 
     short = estimate_decay_work(configurations=1, nonlinear=1, T=1000, hidden=32, seeds=2)
     long = estimate_decay_work(configurations=1, nonlinear=1, T=10000, hidden=32, seeds=2)
@@ -197,8 +197,8 @@ def test_plot_refuses_before_work(tmp_path, eight_gb, args, fix):
 def assert_fits(kind, T, hidden):
     """The checks the command runs accept the setting its refusal named."""
     from gradscope.cli._report import _check_network_work
-    from gradscope.numeric.decay import check_decay_work
-    from gradscope.numeric.spectrum_report import MAX_SECONDS
+    from gradscope.studies.decay import check_decay_work
+    from gradscope.studies.spectrum_report import MAX_SECONDS
 
     if kind == "decay":  # defaults: orthogonal, tanh and linear, one scale, 5 seeds
         check_decay_work(

@@ -186,7 +186,7 @@ def test_sweep_refuses_a_size_that_does_not_fit_before_touching_its_output(tmp_p
 
 def test_check_bound_memory_names_the_instances_that_fit():
     from gradscope.errors import SizeError
-    from gradscope.numeric.bound import check_bound_memory, estimate_bound_memory
+    from gradscope.studies.bound import check_bound_memory, estimate_bound_memory
 
     one = estimate_bound_memory(1, 64, 8, 1000, 100, "tanh")
     check_bound_memory(10, 64, 8, 1000, 100, "tanh", available=20 * one)  # fits in half
@@ -199,7 +199,7 @@ def test_the_estimate_bounds_what_a_batch_allocates():
     estimate, and not far below it (the estimate is not a blanket constant)."""
     import tracemalloc
 
-    from gradscope.numeric.bound import Instance, estimate_bound_memory, measure_instances
+    from gradscope.studies.bound import Instance, estimate_bound_memory, measure_instances
 
     specs = [Instance(family="gaussian", seed=0, index=i, norm=0.9) for i in range(12)]
     tracemalloc.start()
@@ -223,7 +223,7 @@ def test_a_norm_outside_the_scale_range_is_bad_usage(tmp_path, value):
 def test_the_library_refuses_the_same_scales():
     from gradscope.errors import ConfigError
     from gradscope.init import random_rnn
-    from gradscope.numeric.bound import compute_bound
+    from gradscope.studies.bound import compute_bound
 
     with pytest.raises(ConfigError, match=r"must lie in \[1e-300, 1e\+300\]"):
         random_rnn("gaussian", 4, norm=1e301)

@@ -33,7 +33,7 @@ from gradscope.claims.search import (
 )
 from gradscope.init import FAMILIES, instance_seed, random_rnn, spectral_norm
 from gradscope.model import RNN
-from gradscope.numeric.bound import judging_slack, rounding_tolerance
+from gradscope.studies.bound import judging_slack, rounding_tolerance
 
 ID = "linear-norm-bound"
 STATEMENT = (

@@ -72,9 +72,9 @@ def analyze(
     Example: gradscope analyze lstm.safetensors --inputs x.npy --plot memory.png
     """
     from gradscope.io_cells import load_layers
-    from gradscope.numeric.analyze import DEFAULT_T, check_analysis_work, compute_analysis
-    from gradscope.numeric.spectrum_report import MAX_SECONDS
     from gradscope.report.text import render_analysis
+    from gradscope.studies.analyze import DEFAULT_T, check_analysis_work, compute_analysis
+    from gradscope.studies.spectrum_report import MAX_SECONDS
 
     _check_plot_path(plot_file)
     if not threshold < 1:
@@ -122,8 +122,8 @@ def analyze(
         inputs_name=inputs,
     )
     if plot_file is not None:
-        from gradscope.numeric.analyze import compute_memory_curves
         from gradscope.report.analysis_figure import plot_memory_curves
+        from gradscope.studies.analyze import compute_memory_curves
 
         assert save_figure is not None
 

@@ -107,7 +107,7 @@ def bound(
     if (norm is None) == (radius is None):
         raise click.UsageError("give exactly one of --norm and --radius")
     _check_plot_path(plot_file)
-    from gradscope.numeric.bound import compute_bound
+    from gradscope.studies.bound import compute_bound
 
     result = compute_bound(
         norm=norm,
@@ -124,7 +124,7 @@ def bound(
     )
     if plot_file:
         figures = _figures()
-        from gradscope.numeric.decay import compute_decay_curves
+        from gradscope.studies.decay import compute_decay_curves
 
         curves = compute_decay_curves(
             families=families,

@@ -233,8 +233,8 @@ def plot(
             raise click.UsageError("plot sweep needs the sweep's output file (CSV or JSON lines)")
         fig = _sweep_figure(sweep_file, x_key, y_key, value_key)
     elif kind in ("vanishing-exploding", "decay"):
-        from gradscope.numeric.decay import check_decay_work, compute_decay_curves
-        from gradscope.numeric.spectrum_report import MAX_SECONDS
+        from gradscope.studies.decay import check_decay_work, compute_decay_curves
+        from gradscope.studies.spectrum_report import MAX_SECONDS
 
         fams: tuple[str, ...]
         acts: tuple[str, ...]
@@ -279,7 +279,7 @@ def plot(
 
 def _check_network_work(kind: str, hidden: int, T: int) -> None:
     """Refuse, before any work, a network figure too large for memory or for 10 minutes."""
-    from gradscope.numeric.spectrum_report import (
+    from gradscope.studies.spectrum_report import (
         WorkEstimate,
         check_work,
         estimate_network_work,
@@ -334,10 +334,10 @@ def _network_figure(
         return figures.plot_eigenvalues(rnn.W_hh)
     x = random_inputs(T, rnn.input_size, seed=instance_seed(seed, 0))
     if kind == "spectrum":
-        from gradscope.numeric.spectrum_report import spectrum_over_time
+        from gradscope.studies.spectrum_report import spectrum_over_time
 
         return figures.plot_spectrum_over_time(*spectrum_over_time(rnn, x))
-    from gradscope.numeric.spectrum_report import compute_spectrum_report
+    from gradscope.studies.spectrum_report import compute_spectrum_report
 
     return figures.plot_lyapunov(compute_spectrum_report(rnn, x, seed=seed))
 

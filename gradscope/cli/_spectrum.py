@@ -191,7 +191,7 @@ def spectrum(
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
         if chosen == "graded":  # the whole spectrum: O(T n³) steps and an O(n³) Jacobi SVD
-            from gradscope.numeric.spectrum_report import (
+            from gradscope.studies.spectrum_report import (
                 check_work,
                 estimate_spectrum_work,
                 largest_fitting,
@@ -278,7 +278,7 @@ def spectrum(
     chosen = resolve_method(rnn.hidden_size, steps)
 
     from gradscope.numeric.enclose import EnclosureSizeError
-    from gradscope.numeric.spectrum_report import compute_spectrum_report
+    from gradscope.studies.spectrum_report import compute_spectrum_report
 
     try:
         report = compute_spectrum_report(
@@ -307,7 +307,7 @@ def spectrum(
         )
     if plot_file:
         figures = _figures()
-        from gradscope.numeric.spectrum_report import spectrum_over_time
+        from gradscope.studies.spectrum_report import spectrum_over_time
 
         ts, values = spectrum_over_time(rnn, x[: end or steps], h0)
         figures.save_figure(figures.plot_spectrum_over_time(ts, values), plot_file)

@@ -33,7 +33,7 @@ from gradscope.io_folder import (
 
 if TYPE_CHECKING:
     from gradscope.model import RNN
-    from gradscope.numeric.spectrum_report import WorkEstimate
+    from gradscope.studies.spectrum_report import WorkEstimate
 
 __all__ = ["ReportSettings", "build_report", "check_report_work", "estimate_report_work"]
 
@@ -121,18 +121,18 @@ class _Doc:
 def _bound_work(s: ReportSettings, hidden: int, T: int) -> WorkEstimate:
     """The bound table's part: every family, tanh and linear, ``seeds`` instances each.
 
-    Memory from :func:`~gradscope.numeric.bound.estimate_bound_memory`. Time: the
+    Memory from :func:`~gradscope.studies.bound.estimate_bound_memory`. Time: the
     scan runs to T, and on to the machine-epsilon horizon the bound predicts (at
     most the horizon cap of 1000 steps); per step a product of every instance.
     """
     from gradscope.init import FAMILIES
-    from gradscope.numeric.bound import (
+    from gradscope.studies.bound import (
         DEFAULT_ACTIVATIONS,
         DEFAULT_HORIZON_CAP,
         EPS,
         estimate_bound_memory,
     )
-    from gradscope.numeric.spectrum_report import _LOOP, _N2, WorkEstimate
+    from gradscope.studies.spectrum_report import _LOOP, _N2, WorkEstimate
 
     batch = len(FAMILIES) * s.seeds
     cap = max(T, DEFAULT_HORIZON_CAP)
@@ -157,8 +157,8 @@ def estimate_report_work(
         Rows of the spectrum's inputs (a user's ``--inputs``); default
         ``max(T, 300)``.
     """
-    from gradscope.numeric.decay import estimate_decay_work
-    from gradscope.numeric.spectrum_report import estimate_network_work, estimate_spectrum_work
+    from gradscope.studies.decay import estimate_decay_work
+    from gradscope.studies.spectrum_report import estimate_network_work, estimate_spectrum_work
 
     n = s.hidden if hidden is None else hidden
     T = s.T if T is None else T
@@ -198,7 +198,7 @@ def check_report_work(
         (a too large ``--budget`` is named by
         :func:`gradscope.claims.check_budget`).
     """
-    from gradscope.numeric.spectrum_report import check_work, largest_fitting
+    from gradscope.studies.spectrum_report import check_work, largest_fitting
 
     if s.claims:
         from gradscope.claims import check_budget
@@ -308,9 +308,9 @@ def _fill_parts(
     task: progress.Task,
 ) -> dict[str, Any]:
     from gradscope.init import instance_seed, random_inputs, random_rnn, reproduce_instance
-    from gradscope.numeric.bound import compute_bound
-    from gradscope.numeric.decay import compute_decay_curves
-    from gradscope.numeric.spectrum_report import compute_spectrum_report, spectrum_over_time
+    from gradscope.studies.bound import compute_bound
+    from gradscope.studies.decay import compute_decay_curves
+    from gradscope.studies.spectrum_report import compute_spectrum_report, spectrum_over_time
 
     doc = _Doc("gradscope report")
     results: dict[str, Any] = {"command": s.command, "seed": s.seed}

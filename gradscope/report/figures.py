@@ -22,8 +22,8 @@ from gradscope.io_folder import replace_file
 
 if TYPE_CHECKING:
     from gradscope.claims.base import ClaimCheck
-    from gradscope.numeric.decay import DecayCurve
-    from gradscope.numeric.spectrum_report import SpectrumReport
+    from gradscope.studies.decay import DecayCurve
+    from gradscope.studies.spectrum_report import SpectrumReport
 
 __all__ = [
     "OKABE_ITO",

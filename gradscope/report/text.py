@@ -11,9 +11,9 @@ from gradscope.report.table import format_log10, format_table
 
 if TYPE_CHECKING:
     from gradscope.claims.base import ClaimCheck
-    from gradscope.numeric.analyze import Analysis
-    from gradscope.numeric.bound import BoundResult, BoundRow
-    from gradscope.numeric.spectrum_report import SpectrumReport
+    from gradscope.studies.analyze import Analysis
+    from gradscope.studies.bound import BoundResult, BoundRow
+    from gradscope.studies.spectrum_report import SpectrumReport
 
 __all__ = ["render_analysis", "render_bound", "render_checks", "render_spectrum"]
 

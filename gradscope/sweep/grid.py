@@ -103,7 +103,7 @@ class SweepGrid:
     seed : int
         The run seed S.
     input_size, input_scale, horizon_cap, thresholds
-        As for :func:`gradscope.numeric.bound.measure_instances`.
+        As for :func:`gradscope.studies.bound.measure_instances`.
 
     Raises
     ------

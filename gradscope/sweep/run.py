@@ -248,10 +248,10 @@ def check_grid_size(grid: SweepGrid) -> None:
     SizeError
         A grid of more than :data:`MAX_ROWS` rows, or a configuration whose
         batch of seeds would not fit in memory
-        (:func:`~gradscope.numeric.bound.check_bound_memory`).
+        (:func:`~gradscope.studies.bound.check_bound_memory`).
     """
     from gradscope.errors import SizeError
-    from gradscope.numeric.bound import check_bound_memory
+    from gradscope.studies.bound import check_bound_memory
 
     if grid.rows > MAX_ROWS:
         raise SizeError(

@@ -2,7 +2,7 @@ r"""The unit of work of a sweep: one configuration with all of its seeds.
 
 :func:`measure_configuration` measures seeds ``0 … seeds − 1`` of one
 :class:`~gradscope.sweep.grid.Configuration` by one call of
-:func:`~gradscope.numeric.bound.measure_instances` (the seeds stacked into one
+:func:`~gradscope.studies.bound.measure_instances` (the seeds stacked into one
 batch), with one BLAS thread, and returns the rows asked for. A row therefore
 depends only on its configuration and the number of seeds — never on the
 execution mode, the other configurations, or how the work was split or
@@ -39,7 +39,7 @@ class UnitTask:
     seed, seeds : int
         Run seed S; seeds ``0 … seeds − 1`` are always measured together.
     input_size, input_scale, horizon_cap, thresholds
-        As for :func:`~gradscope.numeric.bound.measure_instances`.
+        As for :func:`~gradscope.studies.bound.measure_instances`.
     wanted : tuple of int
         The seed indices whose rows are returned.
     """
@@ -88,7 +88,7 @@ def measure_configuration(task: UnitTask) -> UnitResult:
         The rows of ``task.wanted``.
     """
     from gradscope.model import get_activation
-    from gradscope.numeric.bound import Instance, measure_instances, rounding_tolerance
+    from gradscope.studies.bound import Instance, measure_instances, rounding_tolerance
 
     t0 = time.perf_counter()
     c = task.config

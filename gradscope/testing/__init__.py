@@ -24,7 +24,7 @@ from gradscope.claims import ClaimCheck, check_claim
 from gradscope.claims.search import log10_product_norm
 from gradscope.init import spectral_norm
 from gradscope.model import RNN
-from gradscope.numeric.bound import rounding_tolerance
+from gradscope.studies.bound import rounding_tolerance
 
 __all__ = ["assert_bound_holds", "assert_claim", "assert_vanishes", "log10_gradient_norm"]
 
@@ -52,7 +52,7 @@ def assert_bound_holds(
     r"""Assert :math:`\|\partial h_e/\partial h_k\|_2 \le (\gamma\|W_{hh}\|_2)^{e-k}`.
 
     Judged in log10 with the rounding tolerance of
-    :func:`gradscope.numeric.bound.rounding_tolerance`.
+    :func:`gradscope.studies.bound.rounding_tolerance`.
 
     Raises
     ------

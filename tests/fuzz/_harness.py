@@ -256,7 +256,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot
 import gradscope.cli
 from gradscope.cli import main
-for name in ("gradscope.report.figures", "gradscope.numeric.bound", "gradscope.claims",
+for name in ("gradscope.report.figures", "gradscope.studies.bound", "gradscope.claims",
              "gradscope.numeric.spectrum", "gradscope.sweep.run", "gradscope.symbolic"):
     try:
         __import__(name)

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from gradscope.errors import ConfigError
 from gradscope.init import instance_seed, random_inputs, random_rnn
-from gradscope.numeric.bound import compute_bound, rounding_tolerance
 from gradscope.numeric.forward import rnn_steps
 from gradscope.numeric.products import log10_norm_trajectory, log10_spectral_norm
+from gradscope.studies.bound import compute_bound, rounding_tolerance
 
 FAMILIES = ["gaussian", "orthogonal", "identity", "uniform", "non-normal"]
 ACTS = ["tanh", "sigmoid", "relu", "linear"]

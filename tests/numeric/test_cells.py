@@ -10,7 +10,6 @@ import torch
 
 from gradscope.errors import ConfigError
 from gradscope.io_cells import layers_from_arrays
-from gradscope.numeric.analyze import layer_model, layer_steps
 from gradscope.numeric.cells import (
     GRUCell,
     GRUSteps,
@@ -23,6 +22,7 @@ from gradscope.numeric.cells import (
 )
 from gradscope.numeric.products import log10_norm_trajectory, log10_spectral_norm, scan_product
 from gradscope.numeric.spectrum import log10_singular_values, lyapunov_exponents
+from gradscope.studies.analyze import layer_model, layer_steps
 
 M, N, T, LAYERS = 3, 5, 25, 2
 CLASSES = {"rnn": torch.nn.RNN, "relu": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}

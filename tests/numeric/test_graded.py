@@ -215,7 +215,7 @@ def test_marks_give_the_spectrum_of_every_leading_product():
     J_t ⋯ J_1: its singular values are those of a separate product ending at t, to
     the method's accuracy (the two close their blocks at other steps)."""
     from gradscope.numeric.spectrum import log10_singular_values
-    from gradscope.numeric.spectrum_report import spectrum_over_time
+    from gradscope.studies.spectrum_report import spectrum_over_time
 
     rng = np.random.default_rng(7)
     n, T = 20, 240

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from gradscope.errors import ConfigError
 from gradscope.init import instance_seed, random_inputs, random_rnn, recurrent_weights
-from gradscope.numeric.bound import rounding_tolerance
 from gradscope.numeric.forward import rnn_steps
 from gradscope.numeric.products import (
     log10_norm_trajectory,
@@ -18,6 +17,7 @@ from gradscope.numeric.products import (
     scan_product,
 )
 from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps
+from gradscope.studies.bound import rounding_tolerance
 
 
 def mp_log10_top_singular_value(jacobians, dps=30):

@@ -23,11 +23,11 @@ from click.testing import CliRunner
 
 from gradscope.cli import main
 from gradscope.errors import NumericalError
-from gradscope.numeric.bound import compute_bound, judging_slack, rounding_tolerance
 from gradscope.numeric.cells import GRUSteps, LSTMSteps
 from gradscope.numeric.products import compute_spectral_norm, log10_spectral_norm, scan_product
 from gradscope.numeric.spectrum import compute_singular_values
 from gradscope.numeric.steps import RNNSteps, Steps, StreamSteps
+from gradscope.studies.bound import compute_bound, judging_slack, rounding_tolerance
 from tests.numeric.harness import Case, case_from_name, generate_cases, reference_log10_norm
 
 DEFAULT_CASES = 300

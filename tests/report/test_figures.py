@@ -6,8 +6,8 @@ from click.testing import CliRunner
 
 from gradscope.cli import main
 from gradscope.errors import ConfigError
-from gradscope.numeric.decay import compute_decay_curves
 from gradscope.report.figures import plot_decay, plot_eigenvalues, save_figure
+from gradscope.studies.decay import compute_decay_curves
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradscope.cli import main
-from gradscope.numeric.bound import Instance, measure_instances
+from gradscope.studies.bound import Instance, measure_instances
 from gradscope.sweep.grid import SweepGrid
 from gradscope.sweep.run import WORKERS_CANNOT_IMPORT, run_sweep
 from tests.sweep import SMALL, SMALL_RADII, SMALL_ROWS

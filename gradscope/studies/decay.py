@@ -23,7 +23,8 @@ from gradscope.init import instance_seed, random_inputs, random_rnn, spectral_no
 from gradscope.model import get_activation
 from gradscope.numeric.forward import forward_arrays
 from gradscope.numeric.products import log10_norm_trajectory
-from gradscope.numeric.spectrum_report import (
+from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps
+from gradscope.studies.spectrum_report import (
     _ENTRY,
     _LOOP,
     _N2,
@@ -33,7 +34,6 @@ from gradscope.numeric.spectrum_report import (
     estimate_network_work,
     largest_fitting,
 )
-from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps
 
 __all__ = ["DecayCurve", "check_decay_work", "compute_decay_curves", "estimate_decay_work"]
 

@@ -36,7 +36,6 @@ from gradscope.errors import ConfigError
 from gradscope.init import spectral_norm, spectral_radius
 from gradscope.io_cells import LayerWeights, LoadedLayers
 from gradscope.model import RNN, get_activation
-from gradscope.numeric.bound import judging_slack
 from gradscope.numeric.cells import (
     GRUCell,
     LSTMCell,
@@ -49,7 +48,9 @@ from gradscope.numeric.forward import forward, rnn_steps
 from gradscope.numeric.graded.bounds import json_errors
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.spectrum import compute_singular_values
-from gradscope.numeric.spectrum_report import (
+from gradscope.numeric.steps import Steps
+from gradscope.studies.bound import judging_slack
+from gradscope.studies.spectrum_report import (
     _GRADED_N2,
     _GRADED_N3,
     _GRADED_STEP,
@@ -62,7 +63,6 @@ from gradscope.numeric.spectrum_report import (
     check_work,
     largest_fitting,
 )
-from gradscope.numeric.steps import Steps
 
 __all__ = [
     "DEFAULT_T",

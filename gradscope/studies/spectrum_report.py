@@ -24,8 +24,8 @@ from numpy.typing import ArrayLike
 
 from gradscope.init import spectral_norm, spectral_radius
 from gradscope.model import RNN
-from gradscope.numeric.bound import judging_slack
 from gradscope.numeric.spectrum import SpectrumResult, compute_spectrum
+from gradscope.studies.bound import judging_slack
 
 if TYPE_CHECKING:
     from gradscope.numeric.enclose import SpectrumEnclosure
@@ -131,7 +131,7 @@ def check_work(
     """Refuse, before any work, a computation that would not fit in memory or in time.
 
     Half the available memory is allowed (like
-    :func:`~gradscope.numeric.bound.check_bound_memory`), and ``max_seconds``.
+    :func:`~gradscope.studies.bound.check_bound_memory`), and ``max_seconds``.
 
     Parameters
     ----------
