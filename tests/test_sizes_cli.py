@@ -347,7 +347,9 @@ def test_analyze_prints_huge_norms_in_4_significant_digits(tmp_path):
 
 
 def staging_entries(folder):
-    return sorted(e for e in os.listdir(folder) if e.startswith(".gradscope-"))
+    """The staging folders in ``folder`` (not the write probe, ``.gradscope-probe-…``, which
+    the output check makes and removes before the staging folder exists)."""
+    return sorted(e for e in os.listdir(folder) if e.startswith(".gradscope-staging-"))
 
 
 def start_report(tmp_path, name):
