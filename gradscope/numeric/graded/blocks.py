@@ -183,20 +183,14 @@ _SHIFT_BELOW = 2.0**-100  # M B below this is brought to about 1 before its row 
 
 
 def _rank_bound(apply: Apply, b: int) -> int:
-    """A bound on the rank of the factor from its exact zeros: its nonzero row scales."""
-    if isinstance(apply, RowScaled) and apply.scale is not None:
-        return int(np.count_nonzero(apply.scale))
-    return b
-
-
-def _annihilates(apply: Apply) -> bool:
-    """Whether the factor is exactly zero by the data (every row scale 0, or ``M = 0``):
-    the product is then an exact zero, whatever came before."""
+    """A bound on the rank of the factor from its exact zeros: its nonzero row scales, or 0
+    for ``M = 0`` (``b``, the block's columns, when the data say nothing). 0 makes the
+    product an exact zero, whatever came before."""
     if not isinstance(apply, RowScaled):
-        return False
-    return (apply.scale is not None and not apply.scale.any()) or (
-        apply.M is not None and not apply.M.any()
-    )
+        return b
+    if apply.M is not None and not apply.M.any():
+        return 0
+    return b if apply.scale is None else int(np.count_nonzero(apply.scale))
 
 
 def _propagate(
@@ -546,14 +540,15 @@ def block_loop(
                 advance(1)
         if B.shape[1] == 0:
             continue  # the product is exactly zero from here on
-        rank_bound = min(rank_bound, _rank_bound(apply, b))
+        factor_rank = _rank_bound(apply, b)
+        rank_bound = min(rank_bound, factor_rank)
         B, shift = _apply(apply, B, kernels)
         if shift:
             beta += shift * LN2
             sums[0] += 1
         structural = _propagate(apply, structural, pattern)
         magnitude = _magnitude(apply, magnitude, absolute)
-        if _annihilates(apply):  # exactly zero from here, whatever was lost before
+        if factor_rank == 0:  # exactly zero from here, whatever was lost before
             lost[0] = group.lost = False
         flushed = max(flushed, _underflow(B, n))
         if growth is not None:
