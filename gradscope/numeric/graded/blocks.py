@@ -182,38 +182,44 @@ class GradedProduct:
 _SHIFT_BELOW = 2.0**-100  # M B below this is brought to about 1 before its row scale
 
 
-def _rank_bound(apply: Apply, b: int) -> int:
+_PatternCache = list[tuple[FloatArray, FloatArray | None, bool]]
+
+
+def _pattern(M: FloatArray, last: _PatternCache) -> tuple[FloatArray | None, bool]:
+    """``M``'s zero pattern: ``M != 0`` as floats (None when no entry is zero), and whether
+    ``M = 0``. ``last`` holds them for the last ``M``, reused while the same ``M`` comes
+    again (an RNN's ``W_hh``: an O(n²) pass per step saved); keeping ``M`` itself there
+    means no other array can be mistaken for it."""
+    if not (last and last[0][0] is M):
+        nonzero = M != 0.0
+        last[:] = [(M, None if nonzero.all() else nonzero.astype(np.float64), not nonzero.any())]
+    return last[0][1], last[0][2]
+
+
+def _rank_bound(apply: Apply, b: int, last: _PatternCache) -> int:
     """A bound on the rank of the factor from its exact zeros: its nonzero row scales, or 0
     for ``M = 0`` (``b``, the block's columns, when the data say nothing). 0 makes the
     product an exact zero, whatever came before."""
     if not isinstance(apply, RowScaled):
         return b
-    if apply.M is not None and not apply.M.any():
+    if apply.M is not None and _pattern(apply.M, last)[1]:
         return 0
     return b if apply.scale is None else int(np.count_nonzero(apply.scale))
 
 
-def _propagate(
-    apply: Apply, rows: NDArray[np.bool_], last: list[tuple[FloatArray, FloatArray | None]]
-) -> NDArray[np.bool_]:
+def _propagate(apply: Apply, rows: NDArray[np.bool_], last: _PatternCache) -> NDArray[np.bool_]:
     """The rows of ``F V`` that may be nonzero, given those of ``V``: F's zero pattern.
 
     Only exact zeros of the data count (a zero entry of ``M``, a zero row scale);
-    a factor known only through ``apply`` may make any row nonzero. ``last``
-    holds the last ``(M, M != 0)``, reused while the same ``M`` comes again (an
-    RNN's ``W_hh``); keeping ``M`` itself there means no other array can be
-    mistaken for it.
+    a factor known only through ``apply`` may make any row nonzero. ``last``:
+    :func:`_pattern`'s cache.
     """
     if not isinstance(apply, RowScaled):
         return np.ones(rows.shape, dtype=bool)
     out = rows
     if apply.M is not None:
-        if not (last and last[0][0] is apply.M):
-            pattern = apply.M != 0.0
-            # None: no zero entry, so any nonzero row of V makes every row nonzero
-            last[:] = [(apply.M, None if pattern.all() else pattern.astype(np.float64))]
-        pattern_f = last[0][1]
-        if pattern_f is None:
+        pattern_f = _pattern(apply.M, last)[0]
+        if pattern_f is None:  # no zero entry: any nonzero row of V makes every row nonzero
             out = np.full(rows.shape, bool(rows.any()))
         else:
             out = pattern_f @ rows.astype(np.float64) > 0.0
@@ -362,7 +368,7 @@ def block_loop(
     lost = [False]  # did a flush or a fold drop a nonzero row (a zero that is not exact)?
     # rows of the block that the data let be nonzero
     structural = np.ones(n, dtype=bool) if V is None else np.any(B != 0.0, axis=1)
-    pattern: list[tuple[FloatArray, FloatArray | None]] = []  # the last M's zeros: _propagate
+    pattern: _PatternCache = []  # the last M's zeros: _pattern
     worst_cond = 1.0
     rank_bound = b  # of the exact product, from the factors' exact zeros
     flushed = 0.0  # the flushes' relative row change since the last QR
@@ -540,7 +546,7 @@ def block_loop(
                 advance(1)
         if B.shape[1] == 0:
             continue  # the product is exactly zero from here on
-        factor_rank = _rank_bound(apply, b)
+        factor_rank = _rank_bound(apply, b, pattern)
         rank_bound = min(rank_bound, factor_rank)
         B, shift = _apply(apply, B, kernels)
         if shift:
