@@ -37,8 +37,9 @@ from numpy.typing import NDArray
 
 from gradscope.errors import ConfigError
 from gradscope.io import misnamed_torch_file, open_regular, read_arrays
+from gradscope.model import LayerWeights
 
-__all__ = ["CELL_GATES", "LayerWeights", "LoadedLayers", "layers_from_arrays", "load_layers"]
+__all__ = ["CELL_GATES", "LoadedLayers", "layers_from_arrays", "load_layers"]
 
 FloatArray = NDArray[np.float64]
 
@@ -54,43 +55,6 @@ _SAVE_HINT = (
     "save the recurrent module's own state dict, e.g. "
     "safetensors.torch.save_file(model.rnn.state_dict(), 'weights.safetensors')"
 )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LayerWeights:
-    """One layer's weights as PyTorch stores them, float64 and read-only.
-
-    Attributes
-    ----------
-    index : int
-        The layer k (``_l{k}``).
-    cell : {"rnn", "lstm", "gru"}
-    W_ih : (G n, m) ndarray
-    W_hh : (G n, n) ndarray
-    b_ih, b_hh : (G n,) ndarray
-        Zeros when the file has no biases (``bias=False``).
-    """
-
-    index: int
-    cell: str
-    W_ih: FloatArray
-    W_hh: FloatArray
-    b_ih: FloatArray
-    b_hh: FloatArray
-
-    def __post_init__(self) -> None:
-        for name in ("W_ih", "W_hh", "b_ih", "b_hh"):
-            getattr(self, name).flags.writeable = False
-
-    @property
-    def hidden_size(self) -> int:
-        """n, the number of hidden units."""
-        return int(self.W_hh.shape[1])
-
-    @property
-    def input_size(self) -> int:
-        """m, the width of this layer's input."""
-        return int(self.W_ih.shape[1])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

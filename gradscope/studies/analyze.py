@@ -34,11 +34,9 @@ from numpy.typing import ArrayLike, NDArray
 from gradscope import progress
 from gradscope.errors import ConfigError
 from gradscope.init import spectral_norm, spectral_radius
-from gradscope.io_cells import LayerWeights, LoadedLayers
-from gradscope.model import RNN, get_activation
+from gradscope.io_cells import LoadedLayers
+from gradscope.model import RNN, GRUCell, LayerWeights, LSTMCell, get_activation
 from gradscope.numeric.cells import (
-    GRUCell,
-    LSTMCell,
     gru_forward,
     gru_steps,
     lstm_forward,

@@ -10,10 +10,9 @@ import torch
 
 from gradscope.errors import ConfigError
 from gradscope.io_cells import layers_from_arrays
+from gradscope.model import GRUCell, LSTMCell
 from gradscope.numeric.cells import (
-    GRUCell,
     GRUSteps,
-    LSTMCell,
     LSTMSteps,
     gru_forward,
     gru_steps,

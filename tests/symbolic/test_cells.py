@@ -14,7 +14,8 @@ import sympy
 import torch
 
 from gradscope.errors import ConfigError, DerivationError
-from gradscope.numeric.cells import GRUCell, LSTMCell, gru_steps, lstm_steps
+from gradscope.model import GRUCell, LSTMCell
+from gradscope.numeric.cells import gru_steps, lstm_steps
 from gradscope.symbolic.cells import (
     MAX_CELL_HIDDEN,
     MAX_CELL_SIZE,
