@@ -17,15 +17,25 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    # the model types
     "Activation": "gradscope.model",
     "RNN": "gradscope.model",
+    "LSTMCell": "gradscope.model",
+    "GRUCell": "gradscope.model",
     "get_activation": "gradscope.model",
+    # weights: drawn, or a user's file (never unpickled)
     "recurrent_weights": "gradscope.init",
     "random_rnn": "gradscope.init",
     "random_inputs": "gradscope.init",
     "instance_seed": "gradscope.init",
+    "load_rnn": "gradscope.io",
+    "load_array": "gradscope.io",
+    "load_layers": "gradscope.io_cells",
+    # the numeric layer: steps, products, spectra, gradients
     "forward": "gradscope.numeric.forward",
     "rnn_steps": "gradscope.numeric.forward",
+    "lstm_steps": "gradscope.numeric.cells",
+    "gru_steps": "gradscope.numeric.cells",
     "log10_spectral_norm": "gradscope.numeric.products",
     "compute_spectral_norm": "gradscope.numeric.products",
     "SpectralNorm": "gradscope.numeric.products",
@@ -35,17 +45,25 @@ _EXPORTS: dict[str, str] = {
     "compute_spectrum": "gradscope.numeric.spectrum",
     "compute_singular_values": "gradscope.numeric.spectrum",
     "compute_lyapunov": "gradscope.numeric.spectrum",
+    "compute_top_spectrum": "gradscope.numeric.matrixfree",
     "LyapunovResult": "gradscope.numeric.spectrum",
     "SpectrumResult": "gradscope.numeric.spectrum",
     "bptt_gradient": "gradscope.numeric.gradient",
+    # the symbolic layer (SymPy is imported on first use)
+    "derive_jacobian": "gradscope.symbolic",
+    "derive_gradient": "gradscope.symbolic",
+    "derive_cell_jacobian": "gradscope.symbolic",
+    # studies and claims
     "compute_bound": "gradscope.studies.bound",
     "BoundResult": "gradscope.studies.bound",
+    "check_claim": "gradscope.claims",
+    "check_claims": "gradscope.claims",
+    "replay": "gradscope.claims",
+    # errors
     "GradscopeError": "gradscope.errors",
     "ConfigError": "gradscope.errors",
     "NumericalError": "gradscope.errors",
     "DerivationError": "gradscope.errors",
-    "check_claim": "gradscope.claims",
-    "check_claims": "gradscope.claims",
 }
 
 __all__ = sorted(_EXPORTS)
