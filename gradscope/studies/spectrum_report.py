@@ -151,7 +151,7 @@ def check_work(
         With both estimates, the limit exceeded, and ``fix``'s setting.
     """
     from gradscope.errors import SizeError
-    from gradscope.numeric.matrixfree import _gb, available_memory
+    from gradscope.numeric.matrixfree.sizes import _gb, available_memory
 
     avail = available_memory() if available is None else available
     if _fits(est, avail, max_seconds):

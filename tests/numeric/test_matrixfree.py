@@ -480,7 +480,7 @@ def test_cli_vectors_and_table():
     ],
 )
 def test_cli_bad_usage_is_exit_code_2(args, message, monkeypatch):
-    import gradscope.numeric.matrixfree as matrixfree
+    import gradscope.numeric.matrixfree.sizes as matrixfree
 
     monkeypatch.setattr(matrixfree, "available_memory", lambda: 24 * 10**9)  # as measured here
     res = spectrum(*args)
