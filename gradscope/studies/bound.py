@@ -392,7 +392,8 @@ def check_bound_memory(
     SizeError
         With the estimate, what is available and how many seeds would fit.
     """
-    from gradscope.numeric.matrixfree.sizes import _gb, available_memory
+    from gradscope.machine import available_memory
+    from gradscope.numeric.matrixfree.sizes import _gb
 
     avail = available_memory() if available is None else available
     need = estimate_bound_memory(instances, hidden, input_size, steps, norm_at, activation)

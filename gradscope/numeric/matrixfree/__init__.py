@@ -83,7 +83,6 @@ from gradscope.numeric.matrixfree.passes import MF_COND_LIMIT
 from gradscope.numeric.matrixfree.result import TopSpectrumResult
 from gradscope.numeric.matrixfree.sizes import (
     METHODS,
-    available_memory,
     check_memory,
     choose_method,
     estimate_memory,
@@ -94,7 +93,6 @@ __all__ = [
     "METHODS",
     "MF_COND_LIMIT",
     "TopSpectrumResult",
-    "available_memory",
     "check_memory",
     "choose_method",
     "compute_top_spectrum",

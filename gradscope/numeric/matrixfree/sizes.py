@@ -2,14 +2,12 @@ r"""Memory and method for the top k: the block size, the memory estimate and che
 
 from __future__ import annotations
 
-import os
-
+from gradscope import machine
 from gradscope.errors import ConfigError
 
 __all__ = [
     "AUTO_CROSSOVER",
     "METHODS",
-    "available_memory",
     "check_memory",
     "choose_method",
     "default_block",
@@ -24,69 +22,6 @@ METHODS = ("auto", "graded", "matrix-free")
 #: n = 256: 3.5 s vs 0.34 s; n = 512: 48 s vs 2.4 s. Below n = 128 both take
 #: well under a second and the graded method gives every value at no extra cost.
 AUTO_CROSSOVER = 128
-
-
-def available_memory() -> int | None:
-    """Bytes a new allocation of this process can get, or None if unknown.
-
-    The least of the machine's free memory (Linux ``MemAvailable``), what this
-    process's cgroup still allows (``memory.max`` less ``memory.current``, cgroup
-    v2) and what its address-space limit (``ulimit -v``, ``RLIMIT_AS``) leaves
-    beside what it has mapped: a limit the estimate ignored made LAPACK fail
-    inside an allocation (``init_gesdd failed init``) instead of a refusal.
-    """
-    candidates = [m for m in (_meminfo_available(), _cgroup_room(), _address_room()) if m]
-    if candidates:
-        return min(candidates)
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _cgroup_room() -> int | None:
-    """``memory.max − memory.current`` of this process's cgroup (v2), or None."""
-    try:
-        with open("/proc/self/cgroup", encoding="ascii") as f:
-            path = next((ln[3:].strip() for ln in f if ln.startswith("0::")), None)
-        if path is None:
-            return None
-        folder = os.path.join("/sys/fs/cgroup", path.lstrip("/"))
-        with open(os.path.join(folder, "memory.max"), encoding="ascii") as f:
-            limit = f.read().strip()
-        if limit == "max":
-            return None
-        with open(os.path.join(folder, "memory.current"), encoding="ascii") as f:
-            current = int(f.read().strip())
-        return max(int(limit) - current, 1)
-    except (OSError, ValueError):
-        return None
-
-
-def _address_room() -> int | None:
-    """What ``RLIMIT_AS`` leaves beside this process's mapped memory (``VmSize``), or None."""
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft == resource.RLIM_INFINITY:
-            return None
-        with open("/proc/self/status", encoding="ascii") as f:
-            size = next((int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmSize:")), 0)
-        return max(int(soft) - size, 1)
-    except (ImportError, OSError, ValueError):
-        return None
 
 
 def default_block(k: int, n: int) -> int:
@@ -152,7 +87,8 @@ def check_memory(
     n, T, method, top
         As :func:`estimate_memory`.
     available : int, optional
-        Bytes available (default: :func:`available_memory`; no check if unknown).
+        Bytes available (default: :func:`~gradscope.machine.available_memory`; no check
+        if unknown).
 
     Raises
     ------
@@ -160,7 +96,7 @@ def check_memory(
         With the estimate, what is available, and the option that would fit
         (``--method matrix-free --top K``), or what to reduce.
     """
-    avail = available_memory() if available is None else available
+    avail = machine.available_memory() if available is None else available
     if avail is None:
         return
     need = estimate_memory(n, T, method=method, top=top)
