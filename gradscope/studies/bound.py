@@ -23,18 +23,11 @@ import numpy as np
 
 from gradscope import progress
 from gradscope.errors import ConfigError, SizeError
-from gradscope.init import (
-    FAMILIES,
-    check_scale,
-    instance_seed,
-    random_inputs,
-    random_rnn,
-    reproduce_instance,
-    spectral_norm,
-)
+from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn, reproduce_instance
 from gradscope.model import ACTIVATIONS, get_activation
 from gradscope.numeric.forward import IncrementalRNNSteps
 from gradscope.numeric.graded.bounds import json_error
+from gradscope.numeric.norms import check_scale, spectral_norm
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.steps import ConstantSteps, Steps
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gradscope.init import spectral_norm, spectral_radius
 from gradscope.model import RNN
+from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.spectrum import SpectrumResult, compute_spectrum
 from gradscope.studies.bound import judging_slack
 
