@@ -42,7 +42,8 @@ from IPython.display import Image
 
 from gradscope import compute_bound, log10_spectral_norm, random_rnn, rnn_steps
 from gradscope.claims import Counterexample, check_claims, replay
-from gradscope.init import recurrent_weights, spectral_norm, spectral_radius
+from gradscope.init import recurrent_weights
+from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.products import log10_norm_trajectory
 from gradscope.numeric.steps import ConstantSteps
 from gradscope.report.figures import plot_claims, plot_decay, plot_eigenvalues

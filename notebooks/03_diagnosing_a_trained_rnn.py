@@ -44,9 +44,9 @@ from IPython.display import Image
 from matplotlib.figure import Figure
 from safetensors.torch import save_file
 
-from gradscope.init import spectral_norm, spectral_radius
 from gradscope.io import load_rnn
 from gradscope.numeric.forward import forward, rnn_steps
+from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.products import log10_spectral_norm, scan_product
 from gradscope.numeric.steps import ArraySteps
 from gradscope.report.figures import (

@@ -14,10 +14,8 @@ from gradscope.init import (
     random_inputs,
     random_rnn,
     recurrent_weights,
-    scale_to_radius,
-    spectral_norm,
-    spectral_radius,
 )
+from gradscope.numeric.norms import scale_to_radius, spectral_norm, spectral_radius
 
 families = st.sampled_from(sorted(FAMILIES))
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from gradscope import machine
 from gradscope.cli import main
 from gradscope.io_cells import layers_from_arrays
-from gradscope.numeric import matrixfree
 
 #: Estimated bytes / measured peak bytes must lie in [LOW, HIGH].
 LOW, HIGH = 0.5, 2.5
@@ -145,7 +145,7 @@ def test_time_estimate_grows_with_the_work():
 @pytest.fixture
 def eight_gb(monkeypatch):
     """The same machine everywhere: 8 GB available."""
-    monkeypatch.setattr(matrixfree, "available_memory", lambda: 8 * GB)
+    monkeypatch.setattr(machine, "available_memory", lambda: 8 * GB)
 
 
 def one_line(text):

@@ -48,9 +48,10 @@ from gradscope.claims.search import (
     surely_below,
     weight_facts,
 )
-from gradscope.init import instance_seed, random_inputs, random_rnn, spectral_radius
+from gradscope.init import instance_seed, random_inputs, random_rnn
 from gradscope.model import RNN, get_activation
 from gradscope.numeric.forward import forward_arrays
+from gradscope.numeric.norms import spectral_radius
 
 ID = "eigenvalue-criterion"
 STATEMENT = (

@@ -31,8 +31,9 @@ from gradscope.claims.search import (
     observed_norm,
     weight_facts,
 )
-from gradscope.init import FAMILIES, instance_seed, random_rnn, spectral_norm
+from gradscope.init import FAMILIES, instance_seed, random_rnn
 from gradscope.model import RNN
+from gradscope.numeric.norms import spectral_norm
 from gradscope.studies.bound import judging_slack, rounding_tolerance
 
 ID = "linear-norm-bound"

@@ -144,7 +144,7 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 
 def replay(cex: Counterexample) -> Replay:
-    from gradscope.init import spectral_norm
+    from gradscope.numeric.norms import spectral_norm
 
     rnn = cex.rnn
     measured = measured_norm_of(cex)

@@ -20,10 +20,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gradscope.claims.base import Budget, BudgetExhaustedError, Counterexample
-from gradscope.init import recurrent_weights, spectral_norm, spectral_radius
+from gradscope.init import recurrent_weights
 from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
 from gradscope.numeric.graded.bounds import json_error
+from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.products import (
     SpectralNorm,
     compute_spectral_norm,

@@ -45,7 +45,7 @@ class PositiveFloat(click.ParamType):  # type: ignore[type-arg]
 
 
 class ScaleFloat(PositiveFloat):
-    """A target spectral norm or radius, in ``gradscope.init.SCALE_RANGE`` (1e-300 … 1e300)."""
+    """A target spectral norm or radius, in ``numeric.norms.SCALE_RANGE`` (1e-300 … 1e300)."""
 
     name = "number in [1e-300, 1e300]"
 

@@ -172,7 +172,7 @@ def sweep(
             try:
                 options[key] = parse(text, "")
                 if key in ("norms", "radii"):  # [1e-300, 1e300]: an option out of range, exit 2
-                    from gradscope.init import check_scale
+                    from gradscope.numeric.norms import check_scale
 
                     kind = "spectral norm" if key == "norms" else "spectral radius"
                     for value in options[key]:

@@ -33,7 +33,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from gradscope import progress
 from gradscope.errors import ConfigError
-from gradscope.init import spectral_norm, spectral_radius
 from gradscope.io_cells import LoadedLayers
 from gradscope.model import RNN, GRUCell, LayerWeights, LSTMCell, get_activation
 from gradscope.numeric.cells import (
@@ -44,6 +43,7 @@ from gradscope.numeric.cells import (
 )
 from gradscope.numeric.forward import forward, rnn_steps
 from gradscope.numeric.graded.bounds import json_errors
+from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.spectrum import compute_singular_values
 from gradscope.numeric.steps import Steps

@@ -23,18 +23,11 @@ import numpy as np
 
 from gradscope import progress
 from gradscope.errors import ConfigError, SizeError
-from gradscope.init import (
-    FAMILIES,
-    check_scale,
-    instance_seed,
-    random_inputs,
-    random_rnn,
-    reproduce_instance,
-    spectral_norm,
-)
+from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn, reproduce_instance
 from gradscope.model import ACTIVATIONS, get_activation
 from gradscope.numeric.forward import IncrementalRNNSteps
 from gradscope.numeric.graded.bounds import json_error
+from gradscope.numeric.norms import check_scale, spectral_norm
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.steps import ConstantSteps, Steps
 
@@ -392,7 +385,8 @@ def check_bound_memory(
     SizeError
         With the estimate, what is available and how many seeds would fit.
     """
-    from gradscope.numeric.matrixfree import _gb, available_memory
+    from gradscope.machine import available_memory
+    from gradscope.numeric.matrixfree.sizes import _gb
 
     avail = available_memory() if available is None else available
     need = estimate_bound_memory(instances, hidden, input_size, steps, norm_at, activation)

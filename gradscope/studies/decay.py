@@ -19,9 +19,10 @@ from numpy.typing import NDArray
 
 from gradscope import progress
 from gradscope.errors import ConfigError
-from gradscope.init import instance_seed, random_inputs, random_rnn, spectral_norm
+from gradscope.init import instance_seed, random_inputs, random_rnn
 from gradscope.model import get_activation
 from gradscope.numeric.forward import forward_arrays
+from gradscope.numeric.norms import spectral_norm
 from gradscope.numeric.products import log10_norm_trajectory
 from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps
 from gradscope.studies.spectrum_report import (

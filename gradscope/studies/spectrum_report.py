@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from gradscope.init import spectral_norm, spectral_radius
 from gradscope.model import RNN
+from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.spectrum import SpectrumResult, compute_spectrum
 from gradscope.studies.bound import judging_slack
 
@@ -141,7 +141,7 @@ def check_work(
     fix : callable
         Given the available bytes, the setting that would fit (called only to refuse).
     available : int, optional
-        Bytes available (default: :func:`~gradscope.numeric.matrixfree.available_memory`).
+        Bytes available (default: :func:`~gradscope.machine.available_memory`).
     max_seconds : float
         The longest run allowed (``math.inf``: memory only).
 
@@ -151,7 +151,8 @@ def check_work(
         With both estimates, the limit exceeded, and ``fix``'s setting.
     """
     from gradscope.errors import SizeError
-    from gradscope.numeric.matrixfree import _gb, available_memory
+    from gradscope.machine import available_memory
+    from gradscope.numeric.matrixfree.sizes import _gb
 
     avail = available_memory() if available is None else available
     if _fits(est, avail, max_seconds):

@@ -17,8 +17,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from gradscope import machine
 from gradscope.errors import ConfigError
-from gradscope.sweep import resources
 from gradscope.sweep.units import UnitResult, UnitTask, measure_configuration
 from gradscope.sweep.worker import init_worker
 
@@ -55,8 +55,8 @@ def plan_workers(jobs: int, pending: int, *, warn: Callable[[str], None]) -> int
 
     At most one worker per pending task (a configuration with missing rows).
     Two or more workers are checked against free memory, each counted as
-    :data:`~gradscope.sweep.resources.WORKER_RSS_BYTES`; more workers than
-    :func:`~gradscope.sweep.resources.usable_cores` is allowed, with a warning.
+    :data:`~gradscope.machine.WORKER_RSS_BYTES`; more workers than
+    :func:`~gradscope.machine.usable_cores` is allowed, with a warning.
 
     Parameters
     ----------
@@ -87,8 +87,8 @@ def plan_workers(jobs: int, pending: int, *, warn: Callable[[str], None]) -> int
     workers = min(jobs, pending)
     if workers <= 1:
         return 0
-    available = resources.available_memory()
-    per_worker = resources.WORKER_RSS_BYTES
+    available = machine.meminfo_available()
+    per_worker = machine.WORKER_RSS_BYTES
     if available is not None and workers * per_worker > available:
         fit = available // per_worker
         advice = f"--jobs {fit} or fewer" if fit >= 2 else "--jobs 1 (no worker processes)"
@@ -97,7 +97,7 @@ def plan_workers(jobs: int, pending: int, *, warn: Callable[[str], None]) -> int
             f"({_mib(per_worker)} MiB each) but only {available // 2**20} MiB of memory is "
             f"available; use {advice}"
         )
-    cores = resources.usable_cores()
+    cores = machine.usable_cores()
     if workers > cores:
         warn(
             f"{workers} worker processes on {cores} usable CPU core{'s' * (cores != 1)} "

@@ -137,7 +137,7 @@ class SweepGrid:
             raise ConfigError(f"scale_kind must be 'norm' or 'radius', got {self.scale_kind!r}")
         parse_names(self.families, FAMILY_NAMES, "family")
         parse_names(self.activations, ACTIVATION_NAMES, "activation")
-        from gradscope.init import check_scale  # lazily: gradscope.init loads numpy
+        from gradscope.numeric.norms import check_scale  # lazily: it loads numpy
 
         for scale in parse_floats(self.scales, "norms" if self.scale_kind == "norm" else "radii"):
             check_scale(scale, f"spectral {self.scale_kind}")

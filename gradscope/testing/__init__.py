@@ -22,8 +22,8 @@ from numpy.typing import ArrayLike
 
 from gradscope.claims import ClaimCheck, check_claim
 from gradscope.claims.search import log10_product_norm
-from gradscope.init import spectral_norm
 from gradscope.model import RNN
+from gradscope.numeric.norms import spectral_norm
 from gradscope.studies.bound import rounding_tolerance
 
 __all__ = ["assert_bound_holds", "assert_claim", "assert_vanishes", "log10_gradient_norm"]

@@ -51,9 +51,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradscope.errors import ConfigError
-from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn, scale_to_norm
+from gradscope.init import FAMILIES, instance_seed, random_inputs, random_rnn
 from gradscope.model import RNN
 from gradscope.numeric.forward import forward, rnn_steps
+from gradscope.numeric.norms import scale_to_norm
 from gradscope.numeric.steps import ArraySteps, RNNSteps, Steps
 
 __all__ = [

@@ -480,9 +480,9 @@ def test_cli_vectors_and_table():
     ],
 )
 def test_cli_bad_usage_is_exit_code_2(args, message, monkeypatch):
-    import gradscope.numeric.matrixfree as matrixfree
+    import gradscope.machine as machine
 
-    monkeypatch.setattr(matrixfree, "available_memory", lambda: 24 * 10**9)  # as measured here
+    monkeypatch.setattr(machine, "available_memory", lambda: 24 * 10**9)  # as measured here
     res = spectrum(*args)
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gradscope import machine
 from gradscope.cli import main
 from gradscope.errors import ConfigError
-from gradscope.sweep import resources
 from gradscope.sweep.grid import SweepGrid
 from gradscope.sweep.run import run_sweep
 from tests.sweep import SMALL
@@ -119,7 +119,7 @@ def _gradscope(args, tmp_path, *, patch="", timeout=60.0):
 def test_jobs_are_capped_at_the_configurations_to_measure(tmp_path, jobs):
     """--jobs far above the 2 configurations: 2 workers, one warning (1 usable core
     pretended), finished within 60 s, the same bytes as a serial run."""
-    one_core = "import gradscope.sweep.resources as r\nr.usable_cores = lambda *a, **k: 1"
+    one_core = "import gradscope.machine as r\nr.usable_cores = lambda *a, **k: 1"
     code, stdout, stderr = _gradscope(
         ["sweep", *TWO, "--jobs", jobs, "--out", "jobs.csv", "--json"], tmp_path, patch=one_core
     )
@@ -134,7 +134,7 @@ def test_jobs_are_capped_at_the_configurations_to_measure(tmp_path, jobs):
 
 
 def test_no_warning_within_the_cores_and_serial_for_one_configuration(tmp_path, monkeypatch):
-    monkeypatch.setattr(resources, "usable_cores", lambda *a, **k: 2)
+    monkeypatch.setattr(machine, "usable_cores", lambda *a, **k: 2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         summary = run_sweep(GRID, out=tmp_path / "r.csv", jobs=2)
@@ -146,7 +146,7 @@ def test_no_warning_within_the_cores_and_serial_for_one_configuration(tmp_path, 
 
 
 def test_warning_without_a_callback_is_a_runtime_warning(tmp_path, monkeypatch):
-    monkeypatch.setattr(resources, "usable_cores", lambda *a, **k: 1)
+    monkeypatch.setattr(machine, "usable_cores", lambda *a, **k: 1)
     with pytest.warns(RuntimeWarning, match="2 worker processes on 1 usable CPU core"):
         run_sweep(GRID, jobs=2, emit=lambda text: None)
 
@@ -160,7 +160,7 @@ def test_too_many_jobs_for_the_memory_exit_2(tmp_path, monkeypatch, fit, advice)
     from gradscope.sweep import executors
 
     monkeypatch.setattr(
-        resources, "available_memory", lambda *a, **k: fit * resources.WORKER_RSS_BYTES + 1
+        machine, "meminfo_available", lambda *a, **k: fit * machine.WORKER_RSS_BYTES + 1
     )
 
     def no_pool(workers):
@@ -191,7 +191,7 @@ def test_workers_start_from_the_calling_thread(monkeypatch):
         real_start(self)
 
     monkeypatch.setattr(SpawnProcess, "start", start)
-    monkeypatch.setattr(resources, "usable_cores", lambda *a, **k: 3)
+    monkeypatch.setattr(machine, "usable_cores", lambda *a, **k: 3)
     summary = run_sweep(GRID, jobs=3, emit=lambda text: None)
     assert summary.mode == "jobs=3"
     assert len(starters) == 3

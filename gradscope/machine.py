@@ -1,10 +1,13 @@
-"""How many local worker processes this machine can hold: usable cores and free memory.
+"""What this machine offers a computation: usable cores and free memory (the ground floor).
 
 :func:`usable_cores` counts the cores this process may run on (its CPU
 affinity) and lowers that to its cgroup's CPU quota, as a container or a
-systemd slice sets it. :func:`available_memory` reads ``MemAvailable`` from
-``/proc/meminfo``. :data:`WORKER_RSS_BYTES` is what one worker costs before it
-measures anything.
+systemd slice sets it. :func:`meminfo_available` reads ``MemAvailable`` from
+``/proc/meminfo`` (what new processes can use: the sweep's workers);
+:func:`available_memory` is what an allocation of *this* process can get (that,
+its cgroup's room and its address-space limit: the size checks).
+:data:`WORKER_RSS_BYTES` is what one sweep worker costs before it measures
+anything. It imports nothing of gradscope, so every layer may use it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["WORKER_RSS_BYTES", "available_memory", "cgroup_cpu_limit", "usable_cores"]
+__all__ = [
+    "WORKER_RSS_BYTES",
+    "available_memory",
+    "cgroup_cpu_limit",
+    "meminfo_available",
+    "usable_cores",
+]
 
 #: Resident memory of one worker before it measures anything: a Python process
 #: with numpy and scipy imported. Measured once on the development machine
@@ -165,7 +174,7 @@ def usable_cores(
     return max(1, cores)
 
 
-def available_memory(meminfo: str | os.PathLike[str] = "/proc/meminfo") -> int | None:
+def meminfo_available(meminfo: str | os.PathLike[str] = "/proc/meminfo") -> int | None:
     """``MemAvailable`` in bytes: what new processes can use without swapping.
 
     Parameters
@@ -191,3 +200,55 @@ def available_memory(meminfo: str | os.PathLike[str] = "/proc/meminfo") -> int |
             unit = fields[1].lower() if len(fields) > 1 else "b"
             return amount * 1024 if unit == "kb" else amount
     return None
+
+
+def available_memory() -> int | None:
+    """Bytes a new allocation of this process can get, or None if unknown.
+
+    The least of the machine's free memory (Linux ``MemAvailable``), what this
+    process's cgroup still allows (``memory.max`` less ``memory.current``, cgroup
+    v2) and what its address-space limit (``ulimit -v``, ``RLIMIT_AS``) leaves
+    beside what it has mapped: a limit the estimate ignored made LAPACK fail
+    inside an allocation (``init_gesdd failed init``) instead of a refusal.
+    """
+    candidates = [m for m in (meminfo_available(), _cgroup_room(), _address_room()) if m]
+    if candidates:
+        return min(candidates)
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _cgroup_room() -> int | None:
+    """``memory.max − memory.current`` of this process's cgroup (v2), or None."""
+    try:
+        with open("/proc/self/cgroup", encoding="ascii") as f:
+            path = next((ln[3:].strip() for ln in f if ln.startswith("0::")), None)
+        if path is None:
+            return None
+        folder = os.path.join("/sys/fs/cgroup", path.lstrip("/"))
+        with open(os.path.join(folder, "memory.max"), encoding="ascii") as f:
+            limit = f.read().strip()
+        if limit == "max":
+            return None
+        with open(os.path.join(folder, "memory.current"), encoding="ascii") as f:
+            current = int(f.read().strip())
+        return max(int(limit) - current, 1)
+    except (OSError, ValueError):
+        return None
+
+
+def _address_room() -> int | None:
+    """What ``RLIMIT_AS`` leaves beside this process's mapped memory (``VmSize``), or None."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as f:
+            size = next((int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmSize:")), 0)
+        return max(int(soft) - size, 1)
+    except (ImportError, OSError, ValueError):
+        return None

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from gradscope.sweep.resources import available_memory, cgroup_cpu_limit, usable_cores
+from gradscope.machine import available_memory, cgroup_cpu_limit, meminfo_available, usable_cores
 
 
 @pytest.fixture
@@ -100,10 +100,18 @@ def test_this_machine():
     assert 1 <= usable_cores() <= (os.cpu_count() or 1)
 
 
-def test_available_memory(tmp_path):
+def test_meminfo_available(tmp_path):
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       32000000 kB\nMemFree: 100 kB\nMemAvailable:    2048 kB\n")
-    assert available_memory(meminfo) == 2048 * 1024
+    assert meminfo_available(meminfo) == 2048 * 1024
     meminfo.write_text("MemTotal:       32000000 kB\n")  # a kernel before 3.14
-    assert available_memory(meminfo) is None
-    assert available_memory(tmp_path / "missing") is None
+    assert meminfo_available(meminfo) is None
+    assert meminfo_available(tmp_path / "missing") is None
+
+
+def test_available_memory_is_at_most_memavailable():
+    """Hypothesis: this process's room is the least of MemAvailable, cgroup and RLIMIT_AS room."""
+    room, free = available_memory(), meminfo_available()
+    assert room is None or room >= 1
+    if room is not None and free is not None:
+        assert room <= free
