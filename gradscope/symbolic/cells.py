@@ -32,7 +32,8 @@ chain rule multiplies the factors out after the explicit states
 exactly ``T - start`` factors, numerator layout, the LSTM state
 :math:`s = (h, c)` with h first (2n values), the GRU state :math:`s = h`.
 
-Size limits (checked before any SymPy work, :func:`check_cell_sizes`). The
+Size limits (checked before any SymPy work, by
+:func:`~gradscope.symbolic.limits.check_cell_sizes`). The
 explicit entries nest every earlier state inside sigmoids and tanh. They are built
 without SymPy's automatic evaluation (whose assumption queries walk the expression
 *tree*, exponential in T: n = 2, T = 6 took 170 s that way) and compiled through
@@ -40,7 +41,8 @@ common-subexpression elimination, so the cost is linear in T and grows with n
 through the step's own derivative. Measured on one core, derive + compile + LaTeX:
 n = 4, T = 4, m = 3 in about 2.3 s (LSTM) and 1.8 s (GRU); n = 1, T = 16 in under
 1 s. Hence ``hidden <= MAX_CELL_HIDDEN`` (4), ``hidden * T <= MAX_CELL_SIZE`` (16),
-``input_size <= MAX_CELL_INPUT`` (3), for both cells. Larger cells belong to
+``input_size <= MAX_CELL_INPUT`` (3), for both cells (:mod:`gradscope.symbolic.limits`).
+Larger cells belong to
 :mod:`gradscope.numeric.cells`, which computes the same Jacobians in floating point at
 any size (a test checks that the two agree).
 
@@ -62,18 +64,14 @@ import numpy as np
 import sympy  # type: ignore[import-untyped]
 from numpy.typing import ArrayLike, NDArray
 
-from gradscope.errors import ConfigError, DerivationError
-from gradscope.symbolic.compile import compile_assignments, cse
+from gradscope.symbolic.compile import bind_arguments, compile_assignments, cse, flat_symbols
 from gradscope.symbolic.functions import Sigmoid
+from gradscope.symbolic.limits import check_cell_sizes
 from gradscope.symbolic.printing import RNNLatexPrinter
 
 __all__ = [
     "CELL_GATES",
-    "MAX_CELL_HIDDEN",
-    "MAX_CELL_INPUT",
-    "MAX_CELL_SIZE",
     "CellJacobianDerivation",
-    "check_cell_sizes",
     "derive_cell_jacobian",
 ]
 
@@ -84,71 +82,9 @@ FloatArray = NDArray[np.float64]
 CELL_GATES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 )
-#: Largest ``hidden * T`` of a derivation (either cell).
-MAX_CELL_SIZE = 16
-#: Largest hidden size n.
-MAX_CELL_HIDDEN = 4
-#: Largest input width m (the structure of the Jacobian does not depend on it).
-MAX_CELL_INPUT = 3
 
 # Arguments of the compiled function that may be omitted (zeros, as in PyTorch).
 _OPTIONAL = ("bias_ih", "bias_hh", "h0", "c0")
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def check_cell_sizes(*, cell: str, hidden: int, input_size: int, T: int, start: int) -> None:
-    """Refuse a cell derivation that is malformed or beyond the documented limits.
-
-    Raises
-    ------
-    ConfigError
-        For an unknown cell, a size below 1, or ``start`` outside ``0 <= start < T``.
-    DerivationError
-        For sizes beyond :data:`MAX_CELL_HIDDEN`, :data:`MAX_CELL_SIZE` or
-        :data:`MAX_CELL_INPUT`; the message suggests sizes that work.
-
-    Examples
-    --------
-    >>> check_cell_sizes(cell="lstm", hidden=2, input_size=1, T=8, start=0)
-    >>> check_cell_sizes(cell="lstm", hidden=2, input_size=1, T=9, start=0)
-    Traceback (most recent call last):
-    ...
-    gradscope.errors.DerivationError: a symbolic LSTM derivation is limited to hidden <= 4 ...
-    """
-    if cell not in CELL_GATES:
-        raise ConfigError(f"unknown cell {cell!r}; choose one of: {', '.join(CELL_GATES)}")
-    n = _positive_int(hidden, "hidden")
-    m = _positive_int(input_size, "input_size")
-    T = _positive_int(T, "T")
-    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < T:
-        raise ConfigError(
-            f"start must be an integer with 0 <= start < T = {T} (the product ds_T/ds_start "
-            f"has T - start factors), got {start!r}"
-        )
-    if n > MAX_CELL_HIDDEN or n * T > MAX_CELL_SIZE:
-        fits = ", ".join(
-            f"hidden={k} with T<={MAX_CELL_SIZE // k}" for k in range(1, MAX_CELL_HIDDEN + 1)
-        )
-        raise DerivationError(
-            f"a symbolic {cell.upper()} derivation is limited to hidden <= {MAX_CELL_HIDDEN} "
-            f"and hidden*T <= {MAX_CELL_SIZE} (hidden={n}, T={T} gives {n * T}): every "
-            "explicit entry nests all earlier states inside sigmoids and tanh. Sizes that "
-            f"work: {fits}. For larger cells use gradscope.numeric.cells ({cell}_steps), "
-            "which computes the same Jacobians numerically at any size"
-        )
-    if m > MAX_CELL_INPUT:
-        raise DerivationError(
-            f"input_size={m} is beyond the limit input_size <= {MAX_CELL_INPUT} of a symbolic "
-            "cell derivation; the structure of the Jacobian does not depend on it, so derive "
-            "with input_size=1"
-        )
-
-
 # --------------------------------------------------------------------------- symbols
 
 
@@ -370,13 +306,13 @@ class CellJacobianDerivation:
         [[0.0, 0.25], [0.0, 0.5]]
         """
         blocks = dict(self.parameters)
-        args = [s for mat in blocks.values() for s in mat]
+        args = flat_symbols(blocks)
         replacements, reduced = self.cse
         g = compile_assignments(args, replacements, list(reduced))
         S = self.state_size
 
         def jacobian(**arrays: ArrayLike | None) -> FloatArray:
-            values = _bind(blocks, arrays)
+            values = bind_arguments(blocks, arrays, optional=_OPTIONAL)
             out = np.array(g(*values), dtype=np.float64)
             return out.reshape(S, S)
 
@@ -411,32 +347,6 @@ class CellJacobianDerivation:
             "product": f"ds_{self.T}/ds_{self.start} = J_{self.T} ... J_{self.start + 1}",
             "cse_size": len(self.cse[0]),
         }
-
-
-def _bind(blocks: Mapping[str, Matrix], values: Mapping[str, ArrayLike | None]) -> list[float]:
-    """Check PyTorch-layout arrays against the symbol matrices; flatten them in order."""
-    unknown = set(values) - set(blocks)
-    if unknown:
-        raise ConfigError(
-            f"unknown argument(s) {', '.join(sorted(unknown))}; expected {', '.join(blocks)}"
-        )
-    out: list[float] = []
-    for name, mat in blocks.items():
-        rows, cols = mat.shape
-        shape = (rows,) if name in _OPTIONAL else (rows, cols)
-        value = values.get(name)
-        if value is None:
-            if name not in _OPTIONAL:
-                raise ConfigError(f"missing argument {name}: an array of shape {shape}")
-            arr: FloatArray = np.zeros(shape)
-        else:
-            arr = np.asarray(value, dtype=np.float64)
-        if arr.shape != shape:
-            raise ConfigError(f"{name} must have shape {shape}, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ConfigError(f"{name} contains NaN or Inf")
-        out.extend(arr.ravel().tolist())
-    return out
 
 
 # --------------------------------------------------------------------------- derivation
@@ -514,10 +424,10 @@ def derive_cell_jacobian(
     ----------
     cell : {"lstm", "gru"}
     hidden : int
-        n, at most :data:`MAX_CELL_HIDDEN` (4); the state s is (h, c) for the LSTM (2n
-        values, h first), h for the GRU.
+        n, at most :data:`~gradscope.symbolic.limits.MAX_CELL_HIDDEN` (4); the state s is
+        (h, c) for the LSTM (2n values, h first), h for the GRU.
     input_size : int
-        m, at most :data:`MAX_CELL_INPUT` (3).
+        m, at most :data:`~gradscope.symbolic.limits.MAX_CELL_INPUT` (3).
     T : int
         The end of the product; ``hidden * T <= MAX_CELL_SIZE`` (16).
     start : int

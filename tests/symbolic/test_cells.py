@@ -15,12 +15,9 @@ import torch
 
 from gradscope.errors import ConfigError, DerivationError
 from gradscope.numeric.cells import GRUCell, LSTMCell, gru_steps, lstm_steps
-from gradscope.symbolic.cells import (
-    MAX_CELL_HIDDEN,
-    MAX_CELL_SIZE,
-    derive_cell_jacobian,
-)
+from gradscope.symbolic.cells import derive_cell_jacobian
 from gradscope.symbolic.functions import Sigmoid
+from gradscope.symbolic.limits import MAX_CELL_HIDDEN, MAX_CELL_SIZE
 from tests.symbolic.test_latex import _pdflatex
 
 GATES = {"lstm": 4, "gru": 3}
