@@ -17,6 +17,7 @@ from gradscope.errors import ConfigError, DerivationError
 from gradscope.numeric.cells import GRUCell, LSTMCell, gru_steps, lstm_steps
 from gradscope.symbolic.cells import derive_cell_jacobian
 from gradscope.symbolic.functions import Sigmoid
+from gradscope.symbolic.latex.cells import render_cell_jacobian
 from gradscope.symbolic.limits import MAX_CELL_HIDDEN, MAX_CELL_SIZE
 from tests.symbolic.test_latex import _pdflatex
 
@@ -240,17 +241,17 @@ def test_compiled_function_checks_its_arguments():
 
 
 def test_latex_fragment_compiles_and_shows_the_gates(tmp_path):
-    """Claim: .latex() is a fragment that compiles with pdflatex (amsmath + breqn) and
-    shows the forget gate on the LSTM's cell path and the product's factor count."""
+    """Claim: render_cell_jacobian gives a fragment that compiles with pdflatex (amsmath +
+    breqn) and shows the forget gate on the LSTM's cell path and the product's factor count."""
     d = derive_cell_jacobian(cell="lstm", hidden=2, input_size=1, T=2, start=0)
-    tex = d.latex()
+    tex = render_cell_jacobian(d)
     assert r"\frac{\partial c_{t,1}}{\partial c_{t-1,1}} = f_{t,1}" in tex
     assert r"\frac{\partial s_{2}}{\partial s_{0}} = J_{2} J_{1}" in tex
     assert "exactly $2 - 0 = 2$ factors" in tex
+    gru = render_cell_jacobian(derive_cell_jacobian(cell="gru", hidden=2, T=2))
     doc = (
         "\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{breqn}\n"
-        "\\begin{document}\n" + tex + derive_cell_jacobian(cell="gru", hidden=2, T=2).latex()
-        + "\\end{document}\n"
-    )  # fmt: skip
+        "\\begin{document}\n" + tex + gru + "\\end{document}\n"
+    )
     _pdflatex(doc, tmp_path)
     assert d.to_dict()["factors"] == 2
