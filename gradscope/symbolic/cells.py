@@ -106,27 +106,32 @@ def _column(
 
 
 def _gate_rows(
-    letter: str, head: str, gates: Sequence[str], n: int, cols: int, names: dict[Any, str]
+    letter: str,
+    latex: str,
+    block: str,
+    gates: Sequence[str],
+    n: int,
+    cols: int,
+    names: dict[Any, str],
 ) -> Matrix:
     """A (G n, cols) matrix of symbols stacked gate by gate, or a (G n, 1) vector if cols == 0.
 
-    Entry (k, j) of gate ``g`` is ``{letter}_{g}_{k}_{j}``, printed ``{head}^{(…g)}_{kj}``:
-    ``head`` is e.g. ``"w^{("`` (giving :math:`w^{(i)}_{12}`) or ``"b^{(h"``
-    (:math:`b^{(hi)}_{1}`).
+    Entry (k, j) of gate ``g`` is ``{letter}_{g}_{k}_{j}``, printed
+    ``{latex}^{({block}g)}_{kj}``: :math:`w^{(i)}_{12}` (``latex="w"``, ``block=""``) or
+    :math:`b^{(hi)}_{1}` (``latex="b"``, ``block="h"``).
     """
     rows = []
     for gate in gates:
+        head = f"{latex}^{{({block}{gate})}}"
         for k in range(n):
             if cols == 0:
-                tex = head + gate + ")}_{" + f"{k + 1}" + "}"
+                tex = f"{head}_{{{k + 1}}}"
                 rows.append([_symbol(f"{letter}_{gate}_{k + 1}", tex, names)])
                 continue
             rows.append(
                 [
                     _symbol(
-                        f"{letter}_{gate}_{k + 1}_{j + 1}",
-                        head + gate + ")}_{" + f"{k + 1}{j + 1}" + "}",
-                        names,
+                        f"{letter}_{gate}_{k + 1}_{j + 1}", f"{head}_{{{k + 1}{j + 1}}}", names
                     )
                     for j in range(cols)
                 ]
@@ -234,6 +239,10 @@ class CellJacobianDerivation:
         :math:`r_{t,k}, z_{t,k}, n_{t,k}` (GRU), the previous state and the weights.
     step_definitions : tuple of (sympy.Symbol, expression)
         What each named value of ``step_jacobian`` stands for.
+    step_state, step_previous : tuple of sympy.Symbol
+        The generic step's :math:`s_t` and :math:`s_{t-1}` (h first, then c for the
+        LSTM), named like every other symbol (:math:`h_{t,k}`, :math:`h_{t-1,k}`):
+        the rows and the columns of ``step_jacobian``.
     factors : tuple of (S, S) sympy.ImmutableMatrix
         :math:`J_{start+1}, \dots, J_T`, each in that step's named values
         (``i_{t,k}`` …).
@@ -256,6 +265,8 @@ class CellJacobianDerivation:
     parameters: Mapping[str, Matrix] = field(repr=False)
     step_jacobian: Matrix = field(repr=False)
     step_definitions: tuple[tuple[Any, Any], ...] = field(repr=False)
+    step_state: tuple[Any, ...] = field(repr=False, compare=False)
+    step_previous: tuple[Any, ...] = field(repr=False, compare=False)
     factors: tuple[Matrix, ...] = field(repr=False)
     matrix: Matrix = field(repr=False, compare=False)
     cse: tuple[tuple[tuple[Any, Any], ...], Matrix] = field(repr=False, compare=False)
@@ -445,10 +456,10 @@ def derive_cell_jacobian(
     gates = CELL_GATES[cell]
     names: dict[Any, str] = {}
     P = {
-        "weight_ih": _gate_rows("u", "u^{(", gates, n, m, names),
-        "weight_hh": _gate_rows("w", "w^{(", gates, n, n, names),
-        "bias_ih": _gate_rows("bi", "b^{(i", gates, n, 0, names),
-        "bias_hh": _gate_rows("bh", "b^{(h", gates, n, 0, names),
+        "weight_ih": _gate_rows("u", "u", "", gates, n, m, names),
+        "weight_hh": _gate_rows("w", "w", "", gates, n, n, names),
+        "bias_ih": _gate_rows("bi", "b", "i", gates, n, 0, names),
+        "bias_hh": _gate_rows("bh", "b", "h", gates, n, 0, names),
     }
     xs = [list(_column("x", "x", str(t), str(t), m, names)) for t in range(1, T + 1)]
     P["inputs"] = sympy.ImmutableMatrix([[*x] for x in xs])
@@ -458,6 +469,7 @@ def derive_cell_jacobian(
         P["c0"] = sympy.ImmutableMatrix(s0[n:])
 
     # A generic step t, for the LaTeX: named s_{t-1}, x_t and gate values.
+    current = _state_symbols(cell, "t", "t", n, names)
     prev = _state_symbols(cell, "tm1", "t-1", n, names)
     x_t = list(_column("x", "x", "t", "t", m, names))
     generic = _step(cell, P, x_t, prev, n)
@@ -500,6 +512,8 @@ def derive_cell_jacobian(
         parameters=P,
         step_jacobian=step_jacobian,
         step_definitions=tuple(definitions),
+        step_state=tuple(current),
+        step_previous=tuple(prev),
         factors=tuple(named_factors),
         matrix=matrix,
         cse=(tuple(replacements), sympy.ImmutableMatrix(S, S, entries)),

@@ -44,7 +44,7 @@ def render_cell_jacobian(d: CellJacobianDerivation) -> str:
     True
     """
     printer = RNNLatexPrinter(d.names)
-    n, S = d.hidden, d.state_size
+    S = d.state_size
     lstm = d.cell == "lstm"
     title = "LSTM" if lstm else "GRU"
     out = [f"\\subsection*{{The {title} cell (PyTorch's equations)}}\n"]
@@ -72,10 +72,8 @@ def render_cell_jacobian(d: CellJacobianDerivation) -> str:
         "$J_t = \\partial s_t/\\partial s_{t-1}$ has the entries (row: component of "
         "$s_t$, numerator layout):\n"
     )
-    labels = [f"h_{{t,{k + 1}}}" for k in range(n)] + (
-        [f"c_{{t,{k + 1}}}" for k in range(n)] if lstm else []
-    )
-    prev = [lab.replace("{t,", "{t-1,") for lab in labels]
+    labels = [printer.doprint(s) for s in d.step_state]
+    prev = [printer.doprint(s) for s in d.step_previous]
     for i in range(S):
         for j in range(S):
             entry = printer.doprint(d.step_jacobian[i, j])
