@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # name -> (code timed in a fresh process, target in seconds or None)
 CASES: dict[str, tuple[str, float | None]] = {
     "structured jacobian + latex, n=8 T=50": (
-        "d = derive_jacobian(hidden=8, T=50); tex = d.latex()",
+        "d = derive_jacobian(hidden=8, T=50); tex = render_jacobian(d)",
         2.0,
     ),
     "expanded jacobian (cse) + latex, n=2 T=6": (
-        "d = derive_jacobian(hidden=2, T=6, expand=True); tex = d.latex()",
+        "d = derive_jacobian(hidden=2, T=6, expand=True); tex = render_jacobian(d)",
         1.5,
     ),
     "document (derive --what jacobian), n=8 T=50": (
@@ -47,18 +47,18 @@ CASES: dict[str, tuple[str, float | None]] = {
     ),
     "expanded gradient + direct check + latex, n=2 T=4": (
         "d = derive_gradient(hidden=2, T=4, expand=True); ok = adjoint_equals_direct(d); "
-        "tex = d.latex()",
+        "tex = render_gradient(d)",
         None,
     ),
 }
 
 SMOKE: dict[str, tuple[str, float | None]] = {
     "structured jacobian + latex, n=2 T=3": (
-        "d = derive_jacobian(hidden=2, T=3); tex = d.latex()",
+        "d = derive_jacobian(hidden=2, T=3); tex = render_jacobian(d)",
         None,
     ),
     "expanded gradient + latex, n=1 T=2": (
-        "d = derive_gradient(hidden=1, T=2, expand=True); tex = d.latex()",
+        "d = derive_gradient(hidden=1, T=2, expand=True); tex = render_gradient(d)",
         None,
     ),
 }
@@ -69,7 +69,8 @@ t0 = time.perf_counter()
 import sympy
 from gradscope.symbolic.jacobian import derive_jacobian
 from gradscope.symbolic.gradient import derive_gradient, adjoint_equals_direct
-from gradscope.symbolic.document import render_document
+from gradscope.symbolic.latex.document import render_document
+from gradscope.symbolic.latex.sections import render_gradient, render_jacobian
 t1 = time.perf_counter()
 exec(sys.argv[1])
 t2 = time.perf_counter()

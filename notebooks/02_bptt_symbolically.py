@@ -33,7 +33,13 @@ import numpy as np
 from gradscope.model import RNN
 from gradscope.numeric.forward import forward, rnn_steps
 from gradscope.numeric.gradient import bptt_gradient, loss
-from gradscope.symbolic import adjoint_equals_direct, derive_gradient, derive_jacobian
+from gradscope.symbolic import (
+    adjoint_equals_direct,
+    derive_gradient,
+    derive_jacobian,
+    render_gradient,
+    render_jacobian,
+)
 
 # %% [markdown]
 # ## 1. The Jacobian ∂h_3/∂h_0
@@ -54,7 +60,7 @@ print("J_1 =", jac.factors[0])
 # `gradscope derive --hidden 2 --T 3 --standalone` writes a whole document):
 
 # %%
-print(jac.latex())
+print(render_jacobian(jac))
 
 # %% [markdown]
 # ### Checking it with numbers
@@ -158,7 +164,7 @@ print("δ_3 =", list(grad.deltas[2]))
 print("∂L/∂W_hh[0, 0] =", grad.gradients["W_hh"][0, 0])
 
 # %%
-print(grad.latex())
+print(render_gradient(grad))
 
 # %% [markdown]
 # ### Checking the gradients with numbers

@@ -307,7 +307,7 @@ def test_overflowing_forward_pass_is_1(tmp_path):
         (["bound", "--norm", "0.9"], "gradscope.studies.bound.compute_bound", "--hidden", None),
         (
             ["derive"],
-            "gradscope.symbolic.document.render_document",
+            "gradscope.symbolic.latex.document.render_document",
             "gradscope derive ran out of memory",
             "--seeds",
         ),

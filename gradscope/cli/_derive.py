@@ -76,7 +76,7 @@ def derive(
 
     Example: gradscope derive --hidden 2 --T 3 --standalone -o bptt.tex
     """
-    from gradscope.symbolic.document import render_document
+    from gradscope.symbolic.latex.document import render_document
     from gradscope.symbolic.limits import check_sizes
 
     for kind in ("jacobian", "gradient") if what == "all" else (what,):  # both, up front

@@ -477,9 +477,9 @@ def _json_default(value: Any) -> Any:
 def _derivation_excerpt() -> str | None:
     """The symbolic layer's Jacobian of a tiny tanh RNN as LaTeX, if that layer is present."""
     try:
-        from gradscope.symbolic import derive_jacobian
+        from gradscope.symbolic import derive_jacobian, render_jacobian
     except ImportError:
         return None
     result = derive_jacobian(hidden=2, T=2, activation="tanh", input_size=1)
-    text: str = result.latex()
+    text: str = render_jacobian(result)
     return text if len(text) < 4000 else text[:4000] + "\n…"

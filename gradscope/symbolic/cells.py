@@ -32,7 +32,8 @@ chain rule multiplies the factors out after the explicit states
 exactly ``T - start`` factors, numerator layout, the LSTM state
 :math:`s = (h, c)` with h first (2n values), the GRU state :math:`s = h`.
 
-Size limits (checked before any SymPy work, :func:`check_cell_sizes`). The
+Size limits (checked before any SymPy work, by
+:func:`~gradscope.symbolic.limits.check_cell_sizes`). The
 explicit entries nest every earlier state inside sigmoids and tanh. They are built
 without SymPy's automatic evaluation (whose assumption queries walk the expression
 *tree*, exponential in T: n = 2, T = 6 took 170 s that way) and compiled through
@@ -40,13 +41,15 @@ common-subexpression elimination, so the cost is linear in T and grows with n
 through the step's own derivative. Measured on one core, derive + compile + LaTeX:
 n = 4, T = 4, m = 3 in about 2.3 s (LSTM) and 1.8 s (GRU); n = 1, T = 16 in under
 1 s. Hence ``hidden <= MAX_CELL_HIDDEN`` (4), ``hidden * T <= MAX_CELL_SIZE`` (16),
-``input_size <= MAX_CELL_INPUT`` (3), for both cells. Larger cells belong to
+``input_size <= MAX_CELL_INPUT`` (3), for both cells (:mod:`gradscope.symbolic.limits`).
+Larger cells belong to
 :mod:`gradscope.numeric.cells`, which computes the same Jacobians in floating point at
 any size (a test checks that the two agree).
 
 The explicit :attr:`CellJacobianDerivation.matrix` is a DAG whose *tree* is
 exponential in T: print, compare or traverse it only through its
-:attr:`~CellJacobianDerivation.cse` (as :meth:`~CellJacobianDerivation.latex` and
+:attr:`~CellJacobianDerivation.cse` (as
+:func:`~gradscope.symbolic.latex.cells.render_cell_jacobian` and
 :meth:`~CellJacobianDerivation.to_function` do); for T = 1 it is in SymPy's ordinary
 evaluated form.
 """
@@ -62,18 +65,13 @@ import numpy as np
 import sympy  # type: ignore[import-untyped]
 from numpy.typing import ArrayLike, NDArray
 
-from gradscope.errors import ConfigError, DerivationError
-from gradscope.symbolic.compile import compile_assignments, cse
+from gradscope.symbolic.compile import bind_arguments, compile_assignments, cse, flat_symbols
 from gradscope.symbolic.functions import Sigmoid
-from gradscope.symbolic.printing import RNNLatexPrinter
+from gradscope.symbolic.limits import check_cell_sizes
 
 __all__ = [
     "CELL_GATES",
-    "MAX_CELL_HIDDEN",
-    "MAX_CELL_INPUT",
-    "MAX_CELL_SIZE",
     "CellJacobianDerivation",
-    "check_cell_sizes",
     "derive_cell_jacobian",
 ]
 
@@ -84,71 +82,9 @@ FloatArray = NDArray[np.float64]
 CELL_GATES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 )
-#: Largest ``hidden * T`` of a derivation (either cell).
-MAX_CELL_SIZE = 16
-#: Largest hidden size n.
-MAX_CELL_HIDDEN = 4
-#: Largest input width m (the structure of the Jacobian does not depend on it).
-MAX_CELL_INPUT = 3
 
 # Arguments of the compiled function that may be omitted (zeros, as in PyTorch).
 _OPTIONAL = ("bias_ih", "bias_hh", "h0", "c0")
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def check_cell_sizes(*, cell: str, hidden: int, input_size: int, T: int, start: int) -> None:
-    """Refuse a cell derivation that is malformed or beyond the documented limits.
-
-    Raises
-    ------
-    ConfigError
-        For an unknown cell, a size below 1, or ``start`` outside ``0 <= start < T``.
-    DerivationError
-        For sizes beyond :data:`MAX_CELL_HIDDEN`, :data:`MAX_CELL_SIZE` or
-        :data:`MAX_CELL_INPUT`; the message suggests sizes that work.
-
-    Examples
-    --------
-    >>> check_cell_sizes(cell="lstm", hidden=2, input_size=1, T=8, start=0)
-    >>> check_cell_sizes(cell="lstm", hidden=2, input_size=1, T=9, start=0)
-    Traceback (most recent call last):
-    ...
-    gradscope.errors.DerivationError: a symbolic LSTM derivation is limited to hidden <= 4 ...
-    """
-    if cell not in CELL_GATES:
-        raise ConfigError(f"unknown cell {cell!r}; choose one of: {', '.join(CELL_GATES)}")
-    n = _positive_int(hidden, "hidden")
-    m = _positive_int(input_size, "input_size")
-    T = _positive_int(T, "T")
-    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < T:
-        raise ConfigError(
-            f"start must be an integer with 0 <= start < T = {T} (the product ds_T/ds_start "
-            f"has T - start factors), got {start!r}"
-        )
-    if n > MAX_CELL_HIDDEN or n * T > MAX_CELL_SIZE:
-        fits = ", ".join(
-            f"hidden={k} with T<={MAX_CELL_SIZE // k}" for k in range(1, MAX_CELL_HIDDEN + 1)
-        )
-        raise DerivationError(
-            f"a symbolic {cell.upper()} derivation is limited to hidden <= {MAX_CELL_HIDDEN} "
-            f"and hidden*T <= {MAX_CELL_SIZE} (hidden={n}, T={T} gives {n * T}): every "
-            "explicit entry nests all earlier states inside sigmoids and tanh. Sizes that "
-            f"work: {fits}. For larger cells use gradscope.numeric.cells ({cell}_steps), "
-            "which computes the same Jacobians numerically at any size"
-        )
-    if m > MAX_CELL_INPUT:
-        raise DerivationError(
-            f"input_size={m} is beyond the limit input_size <= {MAX_CELL_INPUT} of a symbolic "
-            "cell derivation; the structure of the Jacobian does not depend on it, so derive "
-            "with input_size=1"
-        )
-
-
 # --------------------------------------------------------------------------- symbols
 
 
@@ -170,27 +106,32 @@ def _column(
 
 
 def _gate_rows(
-    letter: str, head: str, gates: Sequence[str], n: int, cols: int, names: dict[Any, str]
+    letter: str,
+    latex: str,
+    block: str,
+    gates: Sequence[str],
+    n: int,
+    cols: int,
+    names: dict[Any, str],
 ) -> Matrix:
     """A (G n, cols) matrix of symbols stacked gate by gate, or a (G n, 1) vector if cols == 0.
 
-    Entry (k, j) of gate ``g`` is ``{letter}_{g}_{k}_{j}``, printed ``{head}^{(…g)}_{kj}``:
-    ``head`` is e.g. ``"w^{("`` (giving :math:`w^{(i)}_{12}`) or ``"b^{(h"``
-    (:math:`b^{(hi)}_{1}`).
+    Entry (k, j) of gate ``g`` is ``{letter}_{g}_{k}_{j}``, printed
+    ``{latex}^{({block}g)}_{kj}``: :math:`w^{(i)}_{12}` (``latex="w"``, ``block=""``) or
+    :math:`b^{(hi)}_{1}` (``latex="b"``, ``block="h"``).
     """
     rows = []
     for gate in gates:
+        head = f"{latex}^{{({block}{gate})}}"
         for k in range(n):
             if cols == 0:
-                tex = head + gate + ")}_{" + f"{k + 1}" + "}"
+                tex = f"{head}_{{{k + 1}}}"
                 rows.append([_symbol(f"{letter}_{gate}_{k + 1}", tex, names)])
                 continue
             rows.append(
                 [
                     _symbol(
-                        f"{letter}_{gate}_{k + 1}_{j + 1}",
-                        head + gate + ")}_{" + f"{k + 1}{j + 1}" + "}",
-                        names,
+                        f"{letter}_{gate}_{k + 1}_{j + 1}", f"{head}_{{{k + 1}{j + 1}}}", names
                     )
                     for j in range(cols)
                 ]
@@ -298,6 +239,10 @@ class CellJacobianDerivation:
         :math:`r_{t,k}, z_{t,k}, n_{t,k}` (GRU), the previous state and the weights.
     step_definitions : tuple of (sympy.Symbol, expression)
         What each named value of ``step_jacobian`` stands for.
+    step_state, step_previous : tuple of sympy.Symbol
+        The generic step's :math:`s_t` and :math:`s_{t-1}` (h first, then c for the
+        LSTM), named like every other symbol (:math:`h_{t,k}`, :math:`h_{t-1,k}`):
+        the rows and the columns of ``step_jacobian``.
     factors : tuple of (S, S) sympy.ImmutableMatrix
         :math:`J_{start+1}, \dots, J_T`, each in that step's named values
         (``i_{t,k}`` …).
@@ -320,6 +265,8 @@ class CellJacobianDerivation:
     parameters: Mapping[str, Matrix] = field(repr=False)
     step_jacobian: Matrix = field(repr=False)
     step_definitions: tuple[tuple[Any, Any], ...] = field(repr=False)
+    step_state: tuple[Any, ...] = field(repr=False, compare=False)
+    step_previous: tuple[Any, ...] = field(repr=False, compare=False)
     factors: tuple[Matrix, ...] = field(repr=False)
     matrix: Matrix = field(repr=False, compare=False)
     cse: tuple[tuple[tuple[Any, Any], ...], Matrix] = field(repr=False, compare=False)
@@ -370,32 +317,17 @@ class CellJacobianDerivation:
         [[0.0, 0.25], [0.0, 0.5]]
         """
         blocks = dict(self.parameters)
-        args = [s for mat in blocks.values() for s in mat]
+        args = flat_symbols(blocks)
         replacements, reduced = self.cse
         g = compile_assignments(args, replacements, list(reduced))
         S = self.state_size
 
         def jacobian(**arrays: ArrayLike | None) -> FloatArray:
-            values = _bind(blocks, arrays)
+            values = bind_arguments(blocks, arrays, optional=_OPTIONAL)
             out = np.array(g(*values), dtype=np.float64)
             return out.reshape(S, S)
 
         return jacobian
-
-    def latex(self) -> str:
-        r"""This derivation as a LaTeX fragment (``amsmath``, ``breqn``'s ``dmath*``).
-
-        The cell's equations, a generic step's Jacobian in named gate values, the
-        product of ``T - start`` factors, and the explicit entries through their
-        common subexpressions when they are short enough to read.
-
-        Examples
-        --------
-        >>> tex = derive_cell_jacobian(cell="lstm", hidden=1, T=1).latex()
-        >>> r"\frac{\partial c_{t,1}}{\partial c_{t-1,1}} = f_{t,1}" in tex
-        True
-        """
-        return _latex(self)
 
     def to_dict(self) -> dict[str, Any]:
         """What was derived, for JSON."""
@@ -411,32 +343,6 @@ class CellJacobianDerivation:
             "product": f"ds_{self.T}/ds_{self.start} = J_{self.T} ... J_{self.start + 1}",
             "cse_size": len(self.cse[0]),
         }
-
-
-def _bind(blocks: Mapping[str, Matrix], values: Mapping[str, ArrayLike | None]) -> list[float]:
-    """Check PyTorch-layout arrays against the symbol matrices; flatten them in order."""
-    unknown = set(values) - set(blocks)
-    if unknown:
-        raise ConfigError(
-            f"unknown argument(s) {', '.join(sorted(unknown))}; expected {', '.join(blocks)}"
-        )
-    out: list[float] = []
-    for name, mat in blocks.items():
-        rows, cols = mat.shape
-        shape = (rows,) if name in _OPTIONAL else (rows, cols)
-        value = values.get(name)
-        if value is None:
-            if name not in _OPTIONAL:
-                raise ConfigError(f"missing argument {name}: an array of shape {shape}")
-            arr: FloatArray = np.zeros(shape)
-        else:
-            arr = np.asarray(value, dtype=np.float64)
-        if arr.shape != shape:
-            raise ConfigError(f"{name} must have shape {shape}, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ConfigError(f"{name} contains NaN or Inf")
-        out.extend(arr.ravel().tolist())
-    return out
 
 
 # --------------------------------------------------------------------------- derivation
@@ -514,10 +420,10 @@ def derive_cell_jacobian(
     ----------
     cell : {"lstm", "gru"}
     hidden : int
-        n, at most :data:`MAX_CELL_HIDDEN` (4); the state s is (h, c) for the LSTM (2n
-        values, h first), h for the GRU.
+        n, at most :data:`~gradscope.symbolic.limits.MAX_CELL_HIDDEN` (4); the state s is
+        (h, c) for the LSTM (2n values, h first), h for the GRU.
     input_size : int
-        m, at most :data:`MAX_CELL_INPUT` (3).
+        m, at most :data:`~gradscope.symbolic.limits.MAX_CELL_INPUT` (3).
     T : int
         The end of the product; ``hidden * T <= MAX_CELL_SIZE`` (16).
     start : int
@@ -550,10 +456,10 @@ def derive_cell_jacobian(
     gates = CELL_GATES[cell]
     names: dict[Any, str] = {}
     P = {
-        "weight_ih": _gate_rows("u", "u^{(", gates, n, m, names),
-        "weight_hh": _gate_rows("w", "w^{(", gates, n, n, names),
-        "bias_ih": _gate_rows("bi", "b^{(i", gates, n, 0, names),
-        "bias_hh": _gate_rows("bh", "b^{(h", gates, n, 0, names),
+        "weight_ih": _gate_rows("u", "u", "", gates, n, m, names),
+        "weight_hh": _gate_rows("w", "w", "", gates, n, n, names),
+        "bias_ih": _gate_rows("bi", "b", "i", gates, n, 0, names),
+        "bias_hh": _gate_rows("bh", "b", "h", gates, n, 0, names),
     }
     xs = [list(_column("x", "x", str(t), str(t), m, names)) for t in range(1, T + 1)]
     P["inputs"] = sympy.ImmutableMatrix([[*x] for x in xs])
@@ -563,6 +469,7 @@ def derive_cell_jacobian(
         P["c0"] = sympy.ImmutableMatrix(s0[n:])
 
     # A generic step t, for the LaTeX: named s_{t-1}, x_t and gate values.
+    current = _state_symbols(cell, "t", "t", n, names)
     prev = _state_symbols(cell, "tm1", "t-1", n, names)
     x_t = list(_column("x", "x", "t", "t", m, names))
     generic = _step(cell, P, x_t, prev, n)
@@ -605,6 +512,8 @@ def derive_cell_jacobian(
         parameters=P,
         step_jacobian=step_jacobian,
         step_definitions=tuple(definitions),
+        step_state=tuple(current),
+        step_previous=tuple(prev),
         factors=tuple(named_factors),
         matrix=matrix,
         cse=(tuple(replacements), sympy.ImmutableMatrix(S, S, entries)),
@@ -625,87 +534,3 @@ def _named_gate(expr: Any, gate_symbols: Mapping[str, Sequence[Any]], step: _Ste
     rules = _gate_rules(step, gate_symbols)
     rules.pop(expr, None)
     return expr.func(*(a.xreplace(rules) for a in expr.args))
-
-
-# --------------------------------------------------------------------------- LaTeX
-
-#: Longest explicit section printed, in LaTeX characters.
-MAX_EXPLICIT_CHARS = 20_000
-
-
-def _dmath(tex: str) -> str:
-    return "\\begin{dmath*}\n" + tex + "\n\\end{dmath*}\n"
-
-
-def _latex(d: CellJacobianDerivation) -> str:
-    printer = RNNLatexPrinter(d.names)
-    n, S = d.hidden, d.state_size
-    lstm = d.cell == "lstm"
-    title = "LSTM" if lstm else "GRU"
-    out = [f"\\subsection*{{The {title} cell (PyTorch's equations)}}\n"]
-    if lstm:
-        out.append(
-            "Gates stacked $(i, f, g, o)$; $u^{(i)}_{kl}$ is entry $(k, l)$ of $W_{ii}$, "
-            "$w^{(i)}_{kj}$ of $W_{hi}$, $b^{(ii)}_k$ and $b^{(hi)}_k$ of the two biases. "
-            "The state is $s_t = (h_t, c_t)$, $h$ first.\n"
-        )
-    else:
-        out.append(
-            "Gates stacked $(r, z, n)$; $u^{(r)}_{kl}$ is entry $(k, l)$ of $W_{ir}$, "
-            "$w^{(r)}_{kj}$ of $W_{hr}$; $b^{(hn)}$ sits inside the reset product. "
-            "The state is $s_t = h_t$.\n"
-        )
-    for sym, expr in d.step_definitions:
-        out.append(_dmath(f"{printer.doprint(sym)} = {printer.doprint(expr)}"))
-    if lstm:
-        out.append(_dmath("h_{t,k} = o_{t,k} \\tanh(c_{t,k})"))
-    else:
-        out.append(_dmath("h_{t,k} = (1 - z_{t,k})\\, n_{t,k} + z_{t,k}\\, h_{t-1,k}"))
-    out.append("\\subsection*{Step Jacobian}\n")
-    out.append(
-        "SymPy differentiates the step; in the named gate values, "
-        "$J_t = \\partial s_t/\\partial s_{t-1}$ has the entries (row: component of "
-        "$s_t$, numerator layout):\n"
-    )
-    labels = [f"h_{{t,{k + 1}}}" for k in range(n)] + (
-        [f"c_{{t,{k + 1}}}" for k in range(n)] if lstm else []
-    )
-    prev = [lab.replace("{t,", "{t-1,") for lab in labels]
-    for i in range(S):
-        for j in range(S):
-            entry = printer.doprint(d.step_jacobian[i, j])
-            out.append(_dmath(f"\\frac{{\\partial {labels[i]}}}{{\\partial {prev[j]}}} = {entry}"))
-    k = d.T - d.start
-    out.append("\\subsection*{The product}\n")
-    out.append(
-        f"The Jacobian of $s_{{{d.T}}}$ with respect to $s_{{{d.start}}}$ has exactly "
-        f"${d.T} - {d.start} = {k}$ factors, one per step:\n"
-    )
-    product = " ".join(f"J_{{{t}}}" for t in range(d.T, d.start, -1))
-    out.append(_dmath(f"\\frac{{\\partial s_{{{d.T}}}}}{{\\partial s_{{{d.start}}}}} = {product}"))
-    replacements, reduced = d.cse
-    blocks = [f"{printer.doprint(c)} = {printer.doprint(e)}" for c, e in replacements]
-    row = [f"s_{{{d.T},{i + 1}}}" for i in range(S)]
-    col = [f"s_{{{d.start},{j + 1}}}" for j in range(S)]
-    blocks += [
-        f"\\frac{{\\partial {row[i]}}}{{\\partial {col[j]}}} = {printer.doprint(reduced[i, j])}"
-        for i in range(S)
-        for j in range(S)
-    ]
-    total = sum(len(b) for b in blocks)
-    out.append("\\subsection*{The product, explicit}\n")
-    if total > MAX_EXPLICIT_CHARS:
-        out.append(
-            f"\\noindent\\emph{{The explicit entries take {total} characters of LaTeX, more "
-            f"than the cap of {MAX_EXPLICIT_CHARS}; the product of the step Jacobians above is "
-            "exact and equal to them.}\n\n"
-        )
-    else:
-        out.append(
-            "\\noindent In the parameters, inputs and initial state, with the common "
-            "subexpressions $c_k$ (SymPy's \\texttt{cse}; "
-            + ("$s = (h, c)$" if lstm else "$s = h$")
-            + "):\n"
-        )
-        out.extend(_dmath(b) for b in blocks)
-    return "".join(out)

@@ -15,7 +15,7 @@ Either way ``lambdify`` sees only the short reduced expressions, never a deep tr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,13 +80,31 @@ def flat_symbols(blocks: Mapping[str, Any]) -> list[Any]:
 
 
 def bind_arguments(
-    blocks: Mapping[str, Any], values: Mapping[str, ArrayLike | None]
+    blocks: Mapping[str, Any],
+    values: Mapping[str, ArrayLike | None],
+    *,
+    optional: Collection[str] = ("b", "h0"),
 ) -> list[float]:
     """Check arrays against the named symbol matrices and flatten them in the same order.
 
-    A matrix with one column (a vector such as ``b``) takes a 1-D array; any other
-    takes a 2-D array of the matrix's shape. A missing ``b`` or ``h0`` (None) is
-    zero, as in :func:`gradscope.numeric.forward.forward`.
+    An ``optional`` matrix with one column (a vector such as ``b``) takes a 1-D array;
+    any other takes a 2-D array of the matrix's shape. A missing optional argument
+    (None) is zero, as in :func:`gradscope.numeric.forward.forward` (``b`` and ``h0``)
+    and PyTorch's cells (their biases and initial states).
+
+    Parameters
+    ----------
+    blocks : mapping of str to sympy.ImmutableMatrix
+        The symbols, by argument name, in the order of the compiled function.
+    values : mapping of str to array_like or None
+        The arrays, by the same names.
+    optional : collection of str
+        The names that may be omitted.
+
+    Returns
+    -------
+    list of float
+        The entries of every array, row-major, block after block.
 
     Raises
     ------
@@ -101,10 +119,10 @@ def bind_arguments(
     out: list[float] = []
     for name, mat in blocks.items():
         rows, cols = mat.shape
-        shape = (rows,) if cols == 1 and name in ("b", "h0") else (rows, cols)
+        shape = (rows,) if cols == 1 and name in optional else (rows, cols)
         value = values.get(name)
         if value is None:
-            if name not in ("b", "h0"):
+            if name not in optional:
                 raise ConfigError(f"missing argument {name}: an array of shape {shape}")
             arr: NDArray[np.float64] = np.zeros(shape)
         else:

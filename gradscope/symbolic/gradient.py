@@ -194,12 +194,6 @@ class GradientDerivation:
 
         return gradient
 
-    def latex(self) -> str:
-        """This derivation as a LaTeX fragment (``breqn``'s ``dmath*``, ``amsmath``)."""
-        from gradscope.symbolic.sections import gradient_latex
-
-        return gradient_latex(self)
-
     def to_dict(self) -> dict[str, Any]:
         """What was derived, for JSON."""
         return {

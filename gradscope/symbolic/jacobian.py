@@ -152,12 +152,6 @@ class JacobianDerivation:
 
         return structured
 
-    def latex(self) -> str:
-        """This derivation as a LaTeX fragment (``breqn``'s ``dmath*``, ``amsmath``)."""
-        from gradscope.symbolic.sections import jacobian_latex
-
-        return jacobian_latex(self)
-
     def to_dict(self) -> dict[str, Any]:
         """What was derived, for JSON (the expressions as SymPy strings for small forms)."""
         return {

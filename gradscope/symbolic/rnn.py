@@ -8,7 +8,7 @@ Conventions (DESIGN.md §1), for :math:`t = 1, \dots, T`:
     y_t = W_{hy} h_t.
 
 Entries are plain real symbols with identifier names (so that they compile) and
-textbook LaTeX names (through :class:`~gradscope.symbolic.printing.RNNLatexPrinter`):
+textbook LaTeX names (through :class:`~gradscope.symbolic.latex.printing.RNNLatexPrinter`):
 :math:`W_{hh} = (w_{ij})`, :math:`W_{xh} = (u_{ij})`, :math:`W_{hy} = (v_{ij})`,
 :math:`b = (b_i)`, and :math:`h_{t,i}`, :math:`z_{t,i}`, :math:`x_{t,i}`,
 :math:`\hat y_{t,i}` for component i of :math:`h_t`, :math:`z_t`, :math:`x_t`,

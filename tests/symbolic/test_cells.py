@@ -6,22 +6,19 @@ References, both independent of gradscope.symbolic: the numeric layer's step Jac
 ``nn.GRUCell`` in float64.
 """
 
-import time
-
 import numpy as np
 import pytest
 import sympy
 import torch
 
+import gradscope.symbolic.cells as cells
 from gradscope.errors import ConfigError, DerivationError
 from gradscope.model import GRUCell, LSTMCell
 from gradscope.numeric.cells import gru_steps, lstm_steps
-from gradscope.symbolic.cells import (
-    MAX_CELL_HIDDEN,
-    MAX_CELL_SIZE,
-    derive_cell_jacobian,
-)
+from gradscope.symbolic.cells import derive_cell_jacobian
 from gradscope.symbolic.functions import Sigmoid
+from gradscope.symbolic.latex.cells import render_cell_jacobian
+from gradscope.symbolic.limits import MAX_CELL_HIDDEN, MAX_CELL_SIZE
 from tests.symbolic.test_latex import _pdflatex
 
 GATES = {"lstm": 4, "gru": 3}
@@ -203,24 +200,39 @@ def test_chain_rule_product_equals_direct_differentiation(cell):
     assert sympy.expand(direct - d.matrix) == sympy.zeros(len(s0), len(s0))
 
 
-def test_size_limits_are_refused_up_front():
-    """Claim: sizes beyond the documented limits raise DerivationError at once (never a
-    long SymPy run), with a message that names sizes that work; bad arguments are
-    ConfigErrors."""
-    tic = time.perf_counter()
-    with pytest.raises(DerivationError, match="hidden=2 with T<=8"):
-        derive_cell_jacobian(cell="lstm", hidden=2, T=MAX_CELL_SIZE // 2 + 1)
-    with pytest.raises(DerivationError, match="numerically at any size"):
-        derive_cell_jacobian(cell="gru", hidden=MAX_CELL_HIDDEN + 1, T=1)
-    with pytest.raises(DerivationError, match="input_size"):
-        derive_cell_jacobian(cell="gru", hidden=1, T=1, input_size=100)
-    assert time.perf_counter() - tic < 0.5
-    with pytest.raises(ConfigError, match="unknown cell"):
-        derive_cell_jacobian(cell="rnn", hidden=1, T=1)
-    with pytest.raises(ConfigError, match="start"):
-        derive_cell_jacobian(cell="lstm", hidden=1, T=2, start=2)
-    with pytest.raises(ConfigError, match="hidden"):
-        derive_cell_jacobian(cell="lstm", hidden=0, T=2)
+def test_size_limits_are_refused_up_front(monkeypatch):
+    """Claim: sizes beyond the documented limits, and bad arguments, are refused before
+    any SymPy work: a DerivationError naming sizes that work (or a ConfigError), while
+    no symbol, step or product of the derivation is ever built (each of those functions
+    is replaced by one that records the call)."""
+    called: list[str] = []
+
+    def forbidden(name):
+        def record(*args, **kwargs):
+            called.append(name)
+            raise AssertionError(f"{name} ran before the size check")
+
+        return record
+
+    for name in ("_gate_rows", "_column", "_step", "_multiply", "cse"):
+        monkeypatch.setattr(cells, name, forbidden(name))
+    too_long = MAX_CELL_SIZE // 2 + 1
+    refused = [
+        (DerivationError, "hidden=2 with T<=8", dict(cell="lstm", hidden=2, T=too_long)),
+        (DerivationError, "at any size", dict(cell="gru", hidden=MAX_CELL_HIDDEN + 1, T=1)),
+        (DerivationError, "input_size", dict(cell="gru", hidden=1, T=1, input_size=100)),
+        (ConfigError, "unknown cell", dict(cell="rnn", hidden=1, T=1)),
+        (ConfigError, "start", dict(cell="lstm", hidden=1, T=2, start=2)),
+        (ConfigError, "hidden", dict(cell="lstm", hidden=0, T=2)),
+    ]
+    for error, message, kwargs in refused:
+        with pytest.raises(error, match=message):
+            derive_cell_jacobian(**kwargs)
+    assert called == []
+    # the patched functions are the ones an allowed derivation does call:
+    with pytest.raises(AssertionError, match="ran before the size check"):
+        derive_cell_jacobian(cell="lstm", hidden=1, T=1)
+    assert called
 
 
 def test_compiled_function_checks_its_arguments():
@@ -244,17 +256,17 @@ def test_compiled_function_checks_its_arguments():
 
 
 def test_latex_fragment_compiles_and_shows_the_gates(tmp_path):
-    """Claim: .latex() is a fragment that compiles with pdflatex (amsmath + breqn) and
-    shows the forget gate on the LSTM's cell path and the product's factor count."""
+    """Claim: render_cell_jacobian gives a fragment that compiles with pdflatex (amsmath +
+    breqn) and shows the forget gate on the LSTM's cell path and the product's factor count."""
     d = derive_cell_jacobian(cell="lstm", hidden=2, input_size=1, T=2, start=0)
-    tex = d.latex()
+    tex = render_cell_jacobian(d)
     assert r"\frac{\partial c_{t,1}}{\partial c_{t-1,1}} = f_{t,1}" in tex
     assert r"\frac{\partial s_{2}}{\partial s_{0}} = J_{2} J_{1}" in tex
     assert "exactly $2 - 0 = 2$ factors" in tex
+    gru = render_cell_jacobian(derive_cell_jacobian(cell="gru", hidden=2, T=2))
     doc = (
         "\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{breqn}\n"
-        "\\begin{document}\n" + tex + derive_cell_jacobian(cell="gru", hidden=2, T=2).latex()
-        + "\\end{document}\n"
-    )  # fmt: skip
+        "\\begin{document}\n" + tex + gru + "\\end{document}\n"
+    )
     _pdflatex(doc, tmp_path)
     assert d.to_dict()["factors"] == 2

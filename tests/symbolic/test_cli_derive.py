@@ -117,9 +117,18 @@ def test_import_and_help_never_import_sympy():
 
 
 def test_every_public_name_resolves():
-    """Claim: gradscope.symbolic's explicit __all__ is complete and every name loads lazily."""
+    """Claim: gradscope.symbolic's and gradscope.symbolic.latex's explicit __all__ are
+    complete and every name loads lazily; the derive_* functions and their records are
+    public, and ``gradscope.symbolic.latex`` is the rendering package."""
     import gradscope.symbolic as symbolic
+    import gradscope.symbolic.latex as latex
 
-    for name in symbolic.__all__:
-        assert getattr(symbolic, name) is not None, name
-    assert sorted(symbolic.__all__) == sorted(set(symbolic.__all__))
+    for package in (symbolic, latex):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, name
+        assert sorted(package.__all__) == sorted(set(package.__all__))
+    assert {"derive_jacobian", "derive_gradient", "derive_cell_jacobian"} <= set(symbolic.__all__)
+    assert {"JacobianDerivation", "GradientDerivation", "CellJacobianDerivation"} <= set(
+        symbolic.__all__
+    )
+    assert symbolic.latex is latex and callable(latex.latex)

@@ -5,6 +5,7 @@ import pytest
 import sympy
 
 from gradscope.errors import ConfigError, DerivationError
+from gradscope.numeric.forward import forward, rnn_steps
 from gradscope.numeric.products import log10_spectral_norm
 from gradscope.symbolic import (
     MAX_EXPANDED_JACOBIAN,
@@ -166,16 +167,28 @@ def test_simplification_steps_hold(activation):
     assert all(s.check() for s in d.simplifications)
 
 
-def test_structured_factors_are_D_t_W_hh_in_named_states():
-    """Claim: the structured form keeps T − k factors D_t W_hh, each written in its own
-    named h_t (tanh' = 1 − h_t²), never multiplied out."""
-    d = derive_jacobian(hidden=2, T=4, start=1)
-    assert len(d.factors) == 3 and d.matrix is None and d.cse is None
-    for t, (F, deriv) in enumerate(zip(d.factors, d.derivatives, strict=True), start=2):
-        h = d.rnn.h[t]
-        assert list(deriv) == [1 - h[0] ** 2, 1 - h[1] ** 2]
-        assert F == sympy.diag(*deriv) * d.rnn.W_hh
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_structured_factors_are_the_step_jacobians_in_named_states(activation):
+    """Claim: the structured form keeps T − k factors, never multiplied out; factor t is
+    written in W_hh and the named states of step t alone, and, evaluated at a run's
+    states, it is the numeric layer's step Jacobian J_t = ∂h_t/∂h_{t−1} (to 1e-15)."""
+    n, T, start = 2, 4, 1
+    d = derive_jacobian(hidden=n, T=T, start=start, activation=activation)
+    assert len(d.factors) == T - start and d.matrix is None and d.cse is None
     assert str(d.product) == "D_4*W_hh*D_3*W_hh*D_2*W_hh"
+    arrays = random_problem(n, T, seed=2)
+    rnn = numeric_model(arrays, activation)
+    traj = forward(rnn, arrays["inputs"], arrays["h0"])
+    steps = rnn_steps(rnn, arrays["inputs"], arrays["h0"])
+    weights = set(d.rnn.W_hh)
+    for t, F in enumerate(d.factors, start=start + 1):
+        own = set(d.rnn.h[t]) | set(d.rnn.z[t - 1])
+        assert F.free_symbols <= weights | own
+        values = {w: x for w, x in zip(d.rnn.W_hh, arrays["W_hh"].ravel(), strict=True)}
+        values.update(zip(d.rnn.h[t], traj.h[t], strict=True))
+        values.update(zip(d.rnn.z[t - 1], traj.z[t - 1], strict=True))
+        J = np.array(F.subs(values).evalf(), dtype=np.float64)
+        assert max_error(J, steps.matrix(t)) < 1e-15
 
 
 def _taylor_slope(f, Df, theta, direction, epsilons):

@@ -13,10 +13,12 @@ from gradscope.symbolic import (
     RNNLatexPrinter,
     derive_gradient,
     derive_jacobian,
-    latex,
     render_document,
+    render_gradient,
+    render_jacobian,
 )
 from gradscope.symbolic.functions import ReLU, Sigmoid
+from gradscope.symbolic.latex import latex
 from tests.symbolic import ACTIVATIONS
 
 TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended"
@@ -141,7 +143,7 @@ def test_simplification_statements_are_plain_text():
 def test_long_products_are_abbreviated_and_counted():
     """Claim: a long product is printed D_T W D_{T−1} W ⋯ D_1 W with its factor count, so the
     line stays short; every D_t is still listed."""
-    tex = derive_jacobian(hidden=2, T=10).latex()
+    tex = render_jacobian(derive_jacobian(hidden=2, T=10))
     assert r"D_{10} W_{hh} D_{9} W_{hh} \cdots D_{1} W_{hh}" in tex
     assert "$10 - 0 = 10$ factors" in tex
     assert all(f"D_{{{t}}} = " in tex for t in range(1, 11))
@@ -160,5 +162,5 @@ def test_oversized_expanded_form_falls_back_with_a_note():
 def test_expanded_gradient_document_reports_the_direct_check():
     """Claim: with --expand the gradient section says that SymPy's direct differentiation
     agrees exactly with the recursion (the check is run, not asserted in prose)."""
-    tex = derive_gradient(hidden=2, T=2, expand=True).latex()
+    tex = render_gradient(derive_gradient(hidden=2, T=2, expand=True))
     assert "agree exactly" in tex and r"\frac{\partial L}{\partial b_{1}} = " in tex

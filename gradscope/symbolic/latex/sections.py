@@ -1,10 +1,13 @@
 r"""LaTeX of a derivation's own parts: step Jacobians, the product, the gradient recursion.
 
-Used by :meth:`JacobianDerivation.latex`, :meth:`GradientDerivation.latex` and
-:func:`~gradscope.symbolic.document.render_document`. Display maths is ``breqn``'s
-``dmath*`` (it breaks long sums across lines; ``amsmath``'s ``multline`` does not
-break by itself), short equations ``gather*``, matrices ``equation*``. Every derived
-expression goes through :class:`~gradscope.symbolic.printing.RNNLatexPrinter`.
+:func:`render_jacobian` and :func:`render_gradient` render a
+:class:`~gradscope.symbolic.jacobian.JacobianDerivation` and a
+:class:`~gradscope.symbolic.gradient.GradientDerivation`;
+:func:`~gradscope.symbolic.latex.document.render_document` assembles them. Display
+maths is ``breqn``'s ``dmath*`` (it breaks long sums across lines; ``amsmath``'s
+``multline`` does not break by itself), short equations ``gather*``, matrices
+``equation*``. Every derived expression goes through
+:class:`~gradscope.symbolic.latex.printing.RNNLatexPrinter`.
 
 An expanded expression longer than ``max_expression_chars`` printed characters, or
 an expanded section longer than ``max_expanded_chars``, is replaced by a note that
@@ -21,7 +24,7 @@ from typing import Any
 import sympy  # type: ignore[import-untyped]
 
 from gradscope.symbolic.functions import phi_prime_named
-from gradscope.symbolic.printing import RNNLatexPrinter, diag_latex
+from gradscope.symbolic.latex.printing import RNNLatexPrinter, diag_latex
 from gradscope.symbolic.rnn import GRADIENT_NAMES
 
 __all__ = [
@@ -31,8 +34,8 @@ __all__ = [
     "PHI_LATEX",
     "dmath",
     "gather",
-    "gradient_latex",
-    "jacobian_latex",
+    "render_gradient",
+    "render_jacobian",
 ]
 
 #: Longest single expanded expression printed, in LaTeX characters.
@@ -55,6 +58,7 @@ PHI_LATEX = {
 
 
 def dmath(tex: str) -> str:
+    """One display equation that breqn may break across lines (``dmath*``)."""
     return "\\begin{dmath*}\n" + tex + "\n\\end{dmath*}\n"
 
 
@@ -123,7 +127,7 @@ def _expanded_latex(
     return intro + "".join(dmath(b) for b in blocks)
 
 
-def jacobian_latex(
+def render_jacobian(
     d: Any,
     *,
     max_expression_chars: int = MAX_EXPRESSION_CHARS,
@@ -134,7 +138,7 @@ def jacobian_latex(
     Examples
     --------
     >>> from gradscope.symbolic import derive_jacobian
-    >>> tex = jacobian_latex(derive_jacobian(hidden=2, T=2))
+    >>> tex = render_jacobian(derive_jacobian(hidden=2, T=2))
     >>> r"D_{2} = \operatorname{diag}(1 - h_{2,1}^{2}, 1 - h_{2,2}^{2})" in tex
     True
     """
@@ -197,7 +201,7 @@ def jacobian_latex(
     return "".join(out)
 
 
-def gradient_latex(
+def render_gradient(
     d: Any,
     *,
     max_expression_chars: int = MAX_EXPRESSION_CHARS,
@@ -208,7 +212,7 @@ def gradient_latex(
     Examples
     --------
     >>> from gradscope.symbolic import derive_gradient
-    >>> tex = gradient_latex(derive_gradient(hidden=1, T=2))
+    >>> tex = render_gradient(derive_gradient(hidden=1, T=2))
     >>> r"\frac{\partial L}{\partial w_{11}} = \delta_{1,1} h_{0,1} + \delta_{2,1} h_{1,1}" in tex
     True
     """

@@ -4,7 +4,7 @@ A document states its conventions, the model, the unrolled recurrence, each
 step's Jacobian, the product :math:`\partial h_T/\partial h_k` (structured, and
 expanded on request), the bound :math:`(\gamma\|W_{hh}\|_2)^{T-k}` and the BPTT
 gradient recursion (the derivation's own parts come from
-:mod:`gradscope.symbolic.sections`). Display maths uses ``breqn``'s ``dmath*``,
+:mod:`gradscope.symbolic.latex.sections`). Display maths uses ``breqn``'s ``dmath*``,
 which breaks long sums across lines. A standalone document needs the Debian
 packages ``texlive-latex-base`` and ``texlive-latex-recommended`` (``breqn.sty``
 is in the latter); its fonts are the Computer Modern Type 1 fonts of
@@ -16,16 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 from gradscope.symbolic.functions import GAMMA
-from gradscope.symbolic.printing import RNNLatexPrinter
-from gradscope.symbolic.sections import (
+from gradscope.symbolic.latex.printing import RNNLatexPrinter
+from gradscope.symbolic.latex.sections import (
     MAX_EXPANDED_CHARS,
     MAX_EXPRESSION_CHARS,
     MAX_LISTED,
     PHI_LATEX,
     dmath,
     gather,
-    gradient_latex,
-    jacobian_latex,
+    render_gradient,
+    render_jacobian,
 )
 
 __all__ = ["render_document"]
@@ -175,11 +175,11 @@ def render_document(
     body = [_model_latex(rnn, printer)]
     if jac is not None:
         body.append("\\section*{Backwards through time: the Jacobian product}\n")
-        body.append(jacobian_latex(jac, **caps))
+        body.append(render_jacobian(jac, **caps))
         body.append(_bound_latex(activation, T, start, printer))
     if grad is not None:
         body.append("\\section*{Backpropagation through time: the gradients}\n")
-        body.append(gradient_latex(grad, **caps))
+        body.append(render_gradient(grad, **caps))
     text = "".join(body)
     if not standalone:
         return text
