@@ -1,5 +1,7 @@
-"""The package's import graph: no module imports itself through others (issue 17).
+"""The package's import graph: no cycle, and the layers of DESIGN.md §2 (issue 17).
 
+The layer contracts live in ``pyproject.toml`` (``[tool.importlinter]``) and are
+checked by import-linter's ``lint-imports``; the cycle check below is this file's own.
 Every ``import`` and ``from … import`` of a ``gradscope`` module counts, also those
 inside functions (a lazy import is still a dependency); a package's ``__init__``
 counts as the package. The graph is read from the source with :mod:`ast`, so
@@ -9,7 +11,13 @@ nothing is imported to build it.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
+import sysconfig
 from pathlib import Path
+
+import pytest
 
 import gradscope
 
@@ -117,3 +125,31 @@ def test_numeric_imports_no_layer_above_it():
         if any(target == a or target.startswith(a + ".") for a in above)
     }
     assert not upward, sorted(upward)
+
+
+def test_layer_contracts_are_kept():
+    """Every import-linter contract in pyproject.toml holds (``lint-imports`` exits 0).
+
+    Runs the ``lint-imports`` of this Python's scripts directory on this checkout, so a
+    broken contract fails the suite (CI turns the skip for a missing import-linter into
+    a failure as well).
+    """
+    pytest.importorskip("importlinter", reason="import-linter is in the test extra")
+    script = Path(sysconfig.get_path("scripts")) / "lint-imports"
+    if not script.exists():
+        script = Path(sys.executable).parent / "lint-imports"
+    checkout = ROOT.parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")]),
+    }
+    run = subprocess.run(
+        [str(script), "--config", str(checkout / "pyproject.toml"), "--no-cache"],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 broken" in run.stdout, run.stdout

@@ -12,29 +12,27 @@ from gradscope.cli._base import (
     _check_plot_path,
     _emit_json,
     _figures,
-    _json_option,
-    _plot_option,
     main,
+)
+from gradscope.cli.options import (
+    T_option,
+    activation_option,
+    inputs_option,
+    json_option,
+    plot_option,
 )
 
 
 @main.command()
 @click.argument("weights", type=InputFile())
-@click.option(
-    "--inputs",
-    type=InputFile(),
-    help="Layer 0's inputs as a (T, m) .npy array. Without it: --T steps of zero inputs.",
+@inputs_option(
+    help="Layer 0's inputs as a (T, m) .npy array. Without it: --T steps of zero inputs."
 )
-@click.option(
-    "--T",
-    "T",
-    type=click.IntRange(min=1),
-    help="Steps of zero inputs when no --inputs is given [default: 100].",
-)
+@T_option(help="Steps of zero inputs when no --inputs is given [default: 100].")
 @click.option("--layer", type=click.IntRange(min=0), help="Analyse only layer K [default: all].")
-@click.option(
-    "--activation",
-    type=click.Choice(("tanh", "relu")),
+@activation_option(
+    choices=("tanh", "relu"),
+    default=None,
     help="φ of nn.RNN weights, which the state dict does not record [default: tanh].",
 )
 @click.option(
@@ -44,8 +42,8 @@ from gradscope.cli._base import (
     show_default=True,
     help="θ of the memory horizon: the first k with ‖∂s_T/∂s_(T−k)‖₂ < θ.",
 )
-@_plot_option
-@_json_option
+@plot_option()
+@json_option()
 def analyze(
     weights: str,
     inputs: str | None,

@@ -1,4 +1,4 @@
-"""Shared pieces of the command line: option types, options, the group, exit codes.
+"""Shared pieces of the command line: option types, the group, exit codes (options: options.py).
 
 Heavy modules (numpy included) are imported inside the commands, so
 ``gradscope --help`` costs little more than importing click. Exit codes
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -167,50 +167,6 @@ class GradscopeGroup(click.Group):
 def _emit_json(payload: dict[str, Any]) -> None:
     """JSON alone on stdout; a NaN or infinity here is a bug, so refuse it."""
     click.echo(json.dumps(payload, indent=2, allow_nan=False))
-
-
-def _seed_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--seed",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Run seed; instance i uses numpy.random.SeedSequence(seed).spawn(seeds)[i].",
-    )(f)
-
-
-def _certify_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--max-precision",
-        type=click.IntRange(min=53),
-        default=4096,
-        show_default=True,
-        help="With --certify: the most bits the ball arithmetic may use.",
-    )(f)
-    return click.option(
-        "--certify",
-        is_flag=True,
-        help="Also prove each counterexample in ball arithmetic (python-flint, the certify "
-        "extra): start at 64 bits, double until decided; say exactly what is proved.",
-    )(f)
-
-
-def _json_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        help="Print one JSON object on stdout instead of a table.",
-    )(f)
-
-
-def _plot_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--plot",
-        "plot_file",
-        type=click.Path(dir_okay=False),
-        help="Also write a figure (.png or .svg).",
-    )(f)
 
 
 def _figures() -> Any:

@@ -5,80 +5,42 @@ from __future__ import annotations
 import click
 
 from gradscope.cli._base import (
-    ACTIVATION_NAMES,
-    FAMILY_NAMES,
-    NameList,
-    NonNegativeFloat,
-    ScaleFloat,
     _check_plot_path,
     _emit_json,
     _figures,
-    _json_option,
-    _plot_option,
-    _seed_option,
     main,
+)
+from gradscope.cli.options import (
+    T_option,
+    activations_option,
+    families_option,
+    hidden_option,
+    horizon_cap_option,
+    input_scale_option,
+    input_size_option,
+    json_option,
+    norm_option,
+    plot_option,
+    radius_option,
+    seed_option,
+    seeds_option,
 )
 
 
 @main.command()
-@click.option("--norm", type=ScaleFloat(), help="Scale every W_hh to this spectral norm ‖W‖₂.")
-@click.option(
-    "--radius", type=ScaleFloat(), help="Scale every W_hh to this spectral radius ρ(W) instead."
-)
-@click.option(
-    "--T",
-    "T",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="Horizon: the product ∂h_T/∂h_0 has T factors.",
-)
-@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="n.")
-@click.option(
-    "--seeds",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Instances per family and activation.",
-)
-@_seed_option
-@click.option(
-    "--families",
-    type=NameList(FAMILY_NAMES),
-    default="all",
-    show_default=True,
-    help="Weight families, comma-separated.",
-)
-@click.option(
-    "--activations",
-    type=NameList(ACTIVATION_NAMES),
-    default="tanh,linear",
-    show_default=True,
-    help="Activations, comma-separated.",
-)
-@click.option(
-    "--input-size",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="m, the input width; W_xh ~ N(0, 1/m).",
-)
-@click.option(
-    "--input-scale",
-    type=NonNegativeFloat(),
-    default=1.0,
-    show_default=True,
-    help="Inputs x_t ~ N(0, input_scale²).",
-)
-@click.option(
-    "--horizon-cap",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Scan at most max(T, this) steps for the memory horizons.",
-)
-@_plot_option
-@_json_option
+@norm_option(help="Scale every W_hh to this spectral norm ‖W‖₂.")
+@radius_option(help="Scale every W_hh to this spectral radius ρ(W) instead.")
+@T_option(default=100, help="Horizon: the product ∂h_T/∂h_0 has T factors.")
+@hidden_option(default=64, help="n.")
+@seeds_option(help="Instances per family and activation.")
+@seed_option()
+@families_option(default="all", help="Weight families, comma-separated.")
+@activations_option(help="Activations, comma-separated.")
+@input_size_option(default=8, help="m, the input width; W_xh ~ N(0, 1/m).")
+@input_scale_option(default=1.0, help="Inputs x_t ~ N(0, input_scale²).")
+@horizon_cap_option(default=1000, help="Scan at most max(T, this) steps for the memory horizons.")
+@plot_option()
+@json_option()
 def bound(
     norm: float | None,
     radius: float | None,

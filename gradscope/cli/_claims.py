@@ -12,15 +12,18 @@ import click
 
 from gradscope.cli._base import (
     InputFile,
-    _certify_options,
     _check_output,
     _check_plot_path,
     _emit_json,
     _figures,
-    _json_option,
-    _plot_option,
-    _seed_option,
     main,
+)
+from gradscope.cli.options import (
+    budget_option,
+    certify_options,
+    json_option,
+    plot_option,
+    seed_option,
 )
 
 CLAIM_NAMES = (
@@ -38,20 +41,18 @@ CLAIM_NAMES = (
 
 @main.command()
 @click.argument("claim_ids", nargs=-1, type=click.Choice(CLAIM_NAMES), metavar="[ID]...")
-@click.option(
-    "--budget",
-    type=click.IntRange(min=1),
-    help="Evaluations per claim (default: each claim's own; verdicts are reproducible).",
+@budget_option(
+    help="Evaluations per claim (default: each claim's own; verdicts are reproducible)."
 )
-@_seed_option
+@seed_option()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, writable=True),
     help="Write each counterexample as DIR/<claim>-<k>.json (replay with gradscope replay).",
 )
-@_plot_option
-@_certify_options
-@_json_option
+@plot_option()
+@certify_options()
+@json_option()
 def check(
     claim_ids: tuple[str, ...],
     budget: int | None,
@@ -194,8 +195,8 @@ def _removed_line(out: str, removed: Sequence[str]) -> str:
 
 @main.command()
 @click.argument("file", type=InputFile())
-@_certify_options
-@_json_option
+@certify_options()
+@json_option()
 def replay(file: str, certify: bool, max_precision: int, as_json: bool) -> None:
     """Recompute a counterexample from its JSON file and show what it shows.
 

@@ -5,31 +5,21 @@ from __future__ import annotations
 import click
 
 from gradscope.cli._base import (
-    ACTIVATION_NAMES,
     _check_output,
     main,
+)
+from gradscope.cli.options import (
+    T_option,
+    activation_option,
+    hidden_option,
+    input_size_option,
 )
 
 
 @main.command()
-@click.option(
-    "--hidden", type=click.IntRange(min=1), default=2, show_default=True, help="n, hidden units."
-)
-@click.option(
-    "--T",
-    "T",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Horizon: the product ∂h_T/∂h_0 has T factors.",
-)
-@click.option(
-    "--activation",
-    type=click.Choice(ACTIVATION_NAMES),
-    default="tanh",
-    show_default=True,
-    help="φ; relu'(0) = 0 as in PyTorch.",
-)
+@hidden_option(default=2, help="n, hidden units.")
+@T_option(default=3, help="Horizon: the product ∂h_T/∂h_0 has T factors.")
+@activation_option(help="φ; relu'(0) = 0 as in PyTorch.")
 @click.option(
     "--what",
     type=click.Choice(("jacobian", "gradient", "all")),
@@ -46,7 +36,7 @@ from gradscope.cli._base import (
 @click.option(
     "--standalone", is_flag=True, help="A complete document for pdflatex (amsmath, breqn)."
 )
-@click.option("--input-size", type=click.IntRange(min=1), default=1, show_default=True, help="m.")
+@input_size_option(default=1, help="m.")
 @click.option("--output-size", type=click.IntRange(min=1), default=1, show_default=True, help="p.")
 @click.option(
     "-o",

@@ -7,16 +7,26 @@ from typing import Any
 import click
 
 from gradscope.cli._base import (
-    ACTIVATION_NAMES,
-    FAMILY_NAMES,
     InputFile,
-    NameList,
-    ScaleFloat,
     _check_output,
     _check_plot_path,
     _figures,
-    _seed_option,
     main,
+)
+from gradscope.cli.options import (
+    T_option,
+    activation_option,
+    activations_option,
+    budget_option,
+    families_option,
+    family_option,
+    hidden_option,
+    inputs_option,
+    norm_option,
+    radius_option,
+    seed_option,
+    seeds_option,
+    weights_option,
 )
 
 
@@ -36,31 +46,17 @@ from gradscope.cli._base import (
     help="Replace an earlier gradscope report in the folder: only files its "
     "gradscope-manifest.json lists, unchanged; anything else in it is refused.",
 )
-@click.option(
-    "--weights",
-    type=InputFile(),
-    help="Analyse a user's RNN weights (.npz/.safetensors) instead of a generated one.",
+@weights_option(
+    help="Analyse a user's RNN weights (.npz/.safetensors) instead of a generated one."
 )
-@click.option("--inputs", type=InputFile(), help="(T, m) .npy inputs for --weights.")
-@click.option(
-    "--activation",
-    type=click.Choice(ACTIVATION_NAMES),
-    default="tanh",
-    show_default=True,
-    help="φ of the analysed RNN.",
-)
-@click.option(
-    "--norm",
-    type=ScaleFloat(),
-    default=0.9,
-    show_default=True,
-    help="‖W_hh‖₂ of the bound table.",
-)
-@click.option("--T", "T", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--budget", type=click.IntRange(min=1), help="Evaluations per claim.")
-@_seed_option
+@inputs_option(help="(T, m) .npy inputs for --weights.")
+@activation_option(help="φ of the analysed RNN.")
+@norm_option(default=0.9, help="‖W_hh‖₂ of the bound table.")
+@T_option(default=100)
+@hidden_option(default=64)
+@seeds_option()
+@budget_option(help="Evaluations per claim.")
+@seed_option()
 def report(
     outdir: str,
     force: bool,
@@ -161,33 +157,15 @@ PLOT_KINDS = ("vanishing-exploding", "decay", "eigenvalues", "spectrum", "lyapun
     required=True,
     help="Figure file, .png or .svg.",
 )
-@click.option("--family", type=click.Choice(FAMILY_NAMES), default="gaussian", show_default=True)
-@click.option(
-    "--families",
-    type=NameList(FAMILY_NAMES),
-    default="orthogonal",
-    show_default=True,
-    help="For decay.",
-)
-@click.option(
-    "--activations",
-    type=NameList(ACTIVATION_NAMES),
-    default="tanh,linear",
-    show_default=True,
-    help="For decay.",
-)
-@click.option("--norm", type=ScaleFloat(), help="‖W_hh‖₂ (decay: also --norm-list).")
-@click.option("--radius", type=ScaleFloat(), help="ρ(W_hh) instead of --norm.")
-@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--T", "T", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option(
-    "--activation",
-    type=click.Choice(ACTIVATION_NAMES),
-    default="tanh",
-    show_default=True,
-    help="For spectrum, lyapunov.",
-)
+@family_option(default="gaussian")
+@families_option(default="orthogonal", help="For decay.")
+@activations_option(help="For decay.")
+@norm_option(help="‖W_hh‖₂ (decay: also --norm-list).")
+@radius_option(help="ρ(W_hh) instead of --norm.")
+@hidden_option(default=64)
+@T_option(default=100)
+@seeds_option()
+@activation_option(help="For spectrum, lyapunov.")
 @click.option("--x", "x_key", default="hidden", show_default=True, help="Sweep: column on x.")
 @click.option("--y", "y_key", default="T", show_default=True, help="Sweep: column on y.")
 @click.option(
@@ -197,7 +175,7 @@ PLOT_KINDS = ("vanishing-exploding", "decay", "eigenvalues", "spectrum", "lyapun
     show_default=True,
     help="Sweep: the measured column to show (the median over the other settings).",
 )
-@_seed_option
+@seed_option()
 def plot(
     kind: str,
     sweep_file: str | None,

@@ -7,66 +7,51 @@ from typing import Any
 import click
 
 from gradscope.cli._base import (
-    ACTIVATION_NAMES,
-    FAMILY_NAMES,
     InputFile,
-    NonNegativeFloat,
-    ScaleFloat,
     _check_plot_path,
     _emit_json,
     _figures,
-    _json_option,
-    _plot_option,
-    _seed_option,
     main,
+)
+from gradscope.cli.options import (
+    T_option,
+    activation_option,
+    family_option,
+    hidden_option,
+    input_scale_option,
+    input_size_option,
+    inputs_option,
+    json_option,
+    norm_option,
+    plot_option,
+    radius_option,
+    seed_option,
+    weights_option,
 )
 
 
 @main.command()
-@click.option(
-    "--weights",
-    type=InputFile(),
+@weights_option(
     help="A user's weights: .npz or "
     ".safetensors with W_hh, W_xh, b or PyTorch nn.RNN's weight_hh_l0, weight_ih_l0, "
-    "bias_ih_l0, bias_hh_l0.",
+    "bias_ih_l0, bias_hh_l0."
 )
-@click.option(
-    "--inputs",
-    type=InputFile(),
-    help="Inputs as a (T, m) .npy array; T comes from it.",
-)
+@inputs_option(help="Inputs as a (T, m) .npy array; T comes from it.")
 @click.option(
     "--h0",
     "h0_file",
     type=InputFile(),
     help="Initial state as an (n,) .npy array (default zeros).",
 )
-@click.option(
-    "--family", type=click.Choice(FAMILY_NAMES), help="Generated W_hh family (default gaussian)."
-)
-@click.option("--norm", type=ScaleFloat(), help="Generated W_hh: spectral norm ‖W‖₂.")
-@click.option("--radius", type=ScaleFloat(), help="Generated W_hh: spectral radius ρ(W).")
-@click.option("--hidden", type=click.IntRange(min=1), help="Generated: n (default 64).")
-@click.option("--input-size", type=click.IntRange(min=1), help="Generated: m (default 8).")
-@click.option(
-    "--T",
-    "T",
-    type=click.IntRange(min=1),
-    help="Steps (default 100; with --inputs, taken from the file and checked against this).",
-)
-@click.option(
-    "--activation",
-    type=click.Choice(ACTIVATION_NAMES),
-    default="tanh",
-    show_default=True,
-    help="φ (PyTorch state dicts do not record it).",
-)
-@click.option(
-    "--input-scale",
-    type=NonNegativeFloat(),
-    default=1.0,
-    show_default=True,
-    help="Drawn inputs x_t ~ N(0, input_scale²) when no --inputs is given.",
+@family_option(help="Generated W_hh family (default gaussian).")
+@norm_option(help="Generated W_hh: spectral norm ‖W‖₂.")
+@radius_option(help="Generated W_hh: spectral radius ρ(W).")
+@hidden_option(help="Generated: n (default 64).")
+@input_size_option(help="Generated: m (default 8).")
+@T_option(help="Steps (default 100; with --inputs, taken from the file and checked against this).")
+@activation_option(help="φ (PyTorch state dicts do not record it).")
+@input_scale_option(
+    default=1.0, help="Drawn inputs x_t ~ N(0, input_scale²) when no --inputs is given."
 )
 @click.option(
     "--start", type=click.IntRange(min=0), default=0, show_default=True, help="k of ∂h_end/∂h_k."
@@ -113,9 +98,9 @@ from gradscope.cli._base import (
     help="With --certify: the most bits an integer entry of the exact product may have "
     "(estimated before the work; default: seconds of work for this n).",
 )
-@_seed_option
-@_plot_option
-@_json_option
+@seed_option()
+@plot_option()
+@json_option()
 def spectrum(
     weights: str | None,
     inputs: str | None,

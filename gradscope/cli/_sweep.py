@@ -8,12 +8,18 @@ from typing import Any
 import click
 
 from gradscope.cli._base import (
-    ACTIVATION_NAMES,
-    FAMILY_NAMES,
-    NameList,
-    NonNegativeFloat,
     _emit_json,
     main,
+)
+from gradscope.cli.options import (
+    activations_option,
+    families_option,
+    horizon_cap_option,
+    input_scale_option,
+    input_size_option,
+    json_option,
+    seed_option,
+    seeds_option,
 )
 
 
@@ -25,48 +31,23 @@ from gradscope.cli._base import (
     help="A TOML file with the same keys as these options (norms, radii, hidden, T, …); "
     "options given here override it.",
 )
-@click.option(
-    "--families",
-    type=NameList(FAMILY_NAMES),
-    default=None,
-    help="Weight families, comma-separated [default: all].",
-)
+@families_option(default=None, help="Weight families, comma-separated [default: all].")
 @click.option("--norms", metavar="LIST", help="Spectral norms ‖W‖₂ of W_hh, e.g. 0.9,1.0.")
 @click.option("--radii", metavar="LIST", help="Spectral radii ρ(W) of W_hh instead of norms.")
 @click.option("--hidden", metavar="LIST", help="Hidden sizes n, e.g. 32,64 [default: 64].")
 @click.option("--T", "T", metavar="LIST", help="Horizons T of ∂h_T/∂h_0 [default: 100].")
-@click.option(
-    "--activations",
-    type=NameList(ACTIVATION_NAMES),
-    default=None,
-    help="Activations, comma-separated [default: tanh,linear].",
+@activations_option(default=None, help="Activations, comma-separated [default: tanh,linear].")
+@seeds_option(
+    default=None, help="Seeds per configuration, measured together as one batch [default: 5]."
 )
-@click.option(
-    "--seeds",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Seeds per configuration, measured together as one batch [default: 5].",
-)
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
+@seed_option(
     default=None,
     help="Run seed; seed index i uses numpy.random.SeedSequence(seed).spawn(seeds)[i] "
     "[default: 0].",
 )
-@click.option("--input-size", type=click.IntRange(min=1), default=None, help="m [default: 8].")
-@click.option(
-    "--input-scale",
-    type=NonNegativeFloat(),
-    default=None,
-    help="Inputs x_t ~ N(0, input_scale²) [default: 1].",
-)
-@click.option(
-    "--horizon-cap",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Scan at most max(T, this) steps for memory horizons [default: 1000].",
-)
+@input_size_option(help="m [default: 8].")
+@input_scale_option(help="Inputs x_t ~ N(0, input_scale²) [default: 1].")
+@horizon_cap_option(help="Scan at most max(T, this) steps for memory horizons [default: 1000].")
 @click.option(
     "--thresholds",
     metavar="LIST",
@@ -99,11 +80,8 @@ from gradscope.cli._base import (
     default=None,
     help="Show a progress bar on stderr [default: only when stderr is a terminal].",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Without --out: JSON lines on stdout instead of CSV. With --out: a JSON summary.",
+@json_option(
+    help="Without --out: JSON lines on stdout instead of CSV. With --out: a JSON summary."
 )
 @click.pass_context
 def sweep(
