@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     "instance_seed": "gradscope.init",
     "forward": "gradscope.numeric.forward",
     "rnn_steps": "gradscope.numeric.forward",
-    "log10_spectral_norm": "gradscope.numeric.products",
+    "log10_product_norm": "gradscope.numeric.products",
     "compute_spectral_norm": "gradscope.numeric.products",
     "SpectralNorm": "gradscope.numeric.products",
     "log10_norm_trajectory": "gradscope.numeric.products",
