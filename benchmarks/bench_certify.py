@@ -8,7 +8,7 @@ to ‖W_hh‖₂ = 0.9, W_xh ~ N(0, 1/8), x_t ~ N(0, 1), b = 0, h_0 = 0, seed 0
 
 Lines, each the best of ``--repeat`` interleaved rounds:
 
-* float64 — :func:`gradscope.numeric.products.log10_spectral_norm` (the peer:
+* float64 — :func:`gradscope.numeric.products.log10_product_norm` (the peer:
   not certified, for scale);
 * fixed 53/64/128/256 bits — :func:`~gradscope.claims.certify.enclose_log10_norm`
   with ``precision=`` (no adaptation): what one run at that precision proves;
@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gradscope.claims.certify import certify_bound, enclose_log10_norm
 from gradscope.init import random_inputs, random_rnn
 from gradscope.numeric.forward import rnn_steps
-from gradscope.numeric.products import log10_spectral_norm
+from gradscope.numeric.products import log10_product_norm
 
 
 def best_time(f: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -62,7 +62,7 @@ def best_time(f: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 def run_case(label: str, rnn: Any, x: np.ndarray, repeat: int, fixed: tuple[int, ...]) -> None:
     print(f"{label}")
-    t_float, ref = best_time(lambda: float(log10_spectral_norm(rnn_steps(rnn, x))), repeat)
+    t_float, ref = best_time(lambda: float(log10_product_norm(rnn_steps(rnn, x))), repeat)
     print(f"  {'float64 peer':19s} {t_float:8.3f} s   log10 ‖∂h_T/∂h_0‖₂ = {ref:.10f}")
     runs: list[tuple[str, Callable[[], Any]]] = [
         (f"fixed {bits:4d} bits".ljust(19), lambda b=bits: enclose_log10_norm(rnn, x, precision=b))

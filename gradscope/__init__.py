@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     "rnn_steps": "gradscope.numeric.forward",
     "lstm_steps": "gradscope.numeric.cells",
     "gru_steps": "gradscope.numeric.cells",
-    "log10_spectral_norm": "gradscope.numeric.products",
+    "log10_product_norm": "gradscope.numeric.products",
     "compute_spectral_norm": "gradscope.numeric.products",
     "SpectralNorm": "gradscope.numeric.products",
     "log10_norm_trajectory": "gradscope.numeric.products",

@@ -40,7 +40,7 @@ matplotlib.use("Agg")  # no window, no blocking: figures are shown as PNG images
 import numpy as np
 from IPython.display import Image
 
-from gradscope import compute_bound, log10_spectral_norm, random_rnn, rnn_steps
+from gradscope import compute_bound, log10_product_norm, random_rnn, rnn_steps
 from gradscope.claims import Counterexample, check_claims, replay
 from gradscope.init import recurrent_weights
 from gradscope.numeric.norms import spectral_norm, spectral_radius
@@ -212,7 +212,7 @@ show(plot_eigenvalues(W2, title="ρ(W) = 0.9 < 1 < ‖W‖₂: eigenvalues insid
 
 # %%
 rnn = random_rnn("orthogonal", 64, norm=0.9, activation="linear", seed=0)
-value = log10_spectral_norm(rnn_steps(rnn, np.zeros((10_000, 8))))
+value = log10_product_norm(rnn_steps(rnn, np.zeros((10_000, 8))))
 print(f"0.9**10000 = {0.9**10000}, log10 ‖∂h_10000/∂h_0‖₂ = {value:.4f}")
 assert abs(value - 10_000 * math.log10(0.9)) < 1e-9
 
@@ -267,7 +267,7 @@ assert replayed.contradicts
 rnn = again.rnn
 steps = rnn_steps(rnn, again.inputs, again.h0)
 T = again.end
-measured = log10_spectral_norm(steps, start=again.start, end=T)
+measured = log10_product_norm(steps, start=again.start, end=T)
 norm = spectral_norm(rnn.W_hh)
 print(f"‖W_hh‖₂ = {norm:.4f}, T = {T}")
 print(f"log10 ‖∂h_T/∂h_1‖₂   = {measured:.6f}")

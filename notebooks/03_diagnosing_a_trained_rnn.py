@@ -47,7 +47,7 @@ from safetensors.torch import save_file
 from gradscope.io import load_rnn
 from gradscope.numeric.forward import forward, rnn_steps
 from gradscope.numeric.norms import spectral_norm, spectral_radius
-from gradscope.numeric.products import log10_spectral_norm, scan_product
+from gradscope.numeric.products import log10_product_norm, scan_product
 from gradscope.numeric.steps import ArraySteps
 from gradscope.report.figures import (
     OKABE_ITO,
@@ -198,7 +198,7 @@ show(plot_eigenvalues(after.rnn.W_hh, title="W_hh after training"))
 #
 # Take one sequence from the task's distribution, longer than the training sequences
 # (T = 200) so that a long horizon has room to show, and compute
-# log10 ‖∂h_T/∂h_{T−k}‖₂ for every k = 1..T exactly: `log10_spectral_norm(steps,
+# log10 ‖∂h_T/∂h_{T−k}‖₂ for every k = 1..T exactly: `log10_product_norm(steps,
 # start=T − k, end=T)` multiplies the k step Jacobians J_T ⋯ J_{T−k+1} in log scale,
 # so nothing underflows. That is O(T²) small products, well under a second here.
 
@@ -216,7 +216,7 @@ def norms_from_end(rnn, x):
     """log10 ‖∂h_T/∂h_{T−k}‖₂ for k = 1..T (entry k − 1), exact."""
     steps = rnn_steps(rnn, x)
     T = steps.T
-    return np.array([log10_spectral_norm(steps, start=T - k, end=T) for k in range(1, T + 1)])
+    return np.array([log10_product_norm(steps, start=T - k, end=T) for k in range(1, T + 1)])
 
 
 def horizon(log10_norms, theta=THETA):

@@ -1,7 +1,7 @@
 """gradscope analyze --plot: the memory-curve figure, its data, and bad paths.
 
 The plotted numbers are checked against references that share no code with
-``memory_curve``: :func:`gradscope.numeric.products.log10_spectral_norm` on the window
+``memory_curve``: :func:`gradscope.numeric.products.log10_product_norm` on the window
 J_T ⋯ J_{T−k+1} (forward products, not the transposed backward pass) and torch
 autograd through PyTorch's own modules.
 """
@@ -22,7 +22,7 @@ import gradscope.report.figures as figures_module
 from gradscope.cli import main
 from gradscope.errors import ConfigError
 from gradscope.io_cells import layers_from_arrays, load_layers
-from gradscope.numeric.products import log10_spectral_norm
+from gradscope.numeric.products import log10_product_norm
 from gradscope.report.analysis_figure import plot_memory_curves
 from gradscope.studies.analyze import (
     compute_analysis,
@@ -71,12 +71,12 @@ def line(fig, gid):
 
 
 def window_reference(loaded, k_values, layer):
-    """log10 ‖J_T ⋯ J_{T−k+1}‖₂ of ``layer`` by log10_spectral_norm, for each k."""
+    """log10 ‖J_T ⋯ J_{T−k+1}‖₂ of ``layer`` by log10_product_norm, for each k."""
     x = X
     for w in loaded.layers[: layer + 1]:
         steps, out = layer_steps(layer_model(w, "tanh"), x)
         x = out
-    return {k: float(log10_spectral_norm(steps, start=T - k, end=T)) for k in k_values}
+    return {k: float(log10_product_norm(steps, start=T - k, end=T)) for k in k_values}
 
 
 def autograd_reference(net, cell, layer, k_values):
@@ -117,7 +117,7 @@ def autograd_reference(net, cell, layer, k_values):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_cli_plot_data_equal_independent_references(cell, tmp_path, captured):
     """Claim: the figure `gradscope analyze --plot` writes shows, for every layer, exactly
-    log10 ‖∂s_T/∂s_(T−k)‖₂ for k = 1..T: equal to log10_spectral_norm on the window and to
+    log10 ‖∂s_T/∂s_(T−k)‖₂ for k = 1..T: equal to log10_product_norm on the window and to
     torch autograd (1e-10) at several k; its horizon marker sits on the curve at the
     layer's memory horizon (as reported in the JSON) and the threshold line at log10 θ."""
     net = module(cell)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gradscope.claim_ids import CLAIM_IDS, CLAIM_MODULES
 from gradscope.claims.base import (
     VERDICTS,
     Budget,
@@ -39,19 +40,7 @@ __all__ = [
     "replay",
 ]
 
-# id -> module (one module per claim), in the tutorial's order
-_MODULES = {
-    "weight-sharing": "weight_sharing",
-    "jacobian-product": "jacobian_product",
-    "eigenvalue-criterion": "eigenvalue_criterion",
-    "linear-norm-bound": "linear_norm_bound",
-    "orthogonal-preserves-norm": "orthogonal_preserves_norm",
-    "clipping-direction": "clipping_direction",
-    "memory-horizon": "memory_horizon",
-    "truncated-bptt": "truncated_bptt",
-    "tanh-saturation": "tanh_saturation",
-}
-CLAIM_IDS: tuple[str, ...] = tuple(_MODULES)
+_MODULES = CLAIM_MODULES  # id -> module (one module per claim)
 
 
 def get_claim(claim_id: str) -> Claim:

@@ -41,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradscope.errors import ConfigError
+from gradscope.model import get_activation
 
 Ball = Any  # flint.arb (python-flint is imported lazily)
 BallMat = Any  # flint.arb_mat
@@ -307,34 +308,67 @@ def spectral_radius_interval(W: BallMat, squarings: int = 12) -> tuple[Ball, Bal
 # ------------------------------------------------------------ the RNN in balls
 
 
+def _dphi_tanh(Z: Ball) -> tuple[Ball, Ball, bool]:
+    d = Z.sech() ** 2
+    return d, d.abs_upper(), False
+
+
+def _dphi_sigmoid(Z: Ball) -> tuple[Ball, Ball, bool]:
+    d = (Z / 2).sech() ** 2 / 4
+    return d, d.abs_upper(), False
+
+
+def _dphi_relu(Z: Ball) -> tuple[Ball, Ball, bool]:
+    flint = flint_module()  # relu'(0) = 0 (DESIGN.md §1)
+    if Z.lower() > 0:
+        return flint.arb(1), flint.arb(1), False
+    if Z.upper() < 0 or (Z.is_exact() and Z.is_zero()):
+        return flint.arb(0), flint.arb(0), False
+    return flint.arb(0.5, 0.5), flint.arb(1), True  # undecided: [0, 1] encloses {0, 1}
+
+
+def _dphi_linear(Z: Ball) -> tuple[Ball, Ball, bool]:
+    flint = flint_module()
+    return flint.arb(1), flint.arb(1), False
+
+
+def _phi_relu(c: Ball) -> Ball:
+    return c if c > 0 else flint_module().arb(0)
+
+
+@dataclass(frozen=True)
+class BallActivation:
+    """φ and φ' of one activation in ball arithmetic.
+
+    Attributes
+    ----------
+    phi : callable
+        φ at an exact point, as a ball.
+    dphi : callable
+        (φ'(Z) enclosure, Lipschitz bound of φ on Z, undecided relu derivative).
+    """
+
+    phi: Callable[[Ball], Ball]
+    dphi: Callable[[Ball], tuple[Ball, Ball, bool]]
+
+
+#: keyed by the names of :data:`gradscope.model.ACTIVATIONS` (tests/test_activation_registries.py)
+ACTIVATIONS: dict[str, BallActivation] = {
+    "tanh": BallActivation(phi=lambda c: c.tanh(), dphi=_dphi_tanh),
+    "sigmoid": BallActivation(phi=lambda c: 1 / (1 + (-c).exp()), dphi=_dphi_sigmoid),
+    "relu": BallActivation(phi=_phi_relu, dphi=_dphi_relu),
+    "linear": BallActivation(phi=lambda c: c, dphi=_dphi_linear),
+}
+
+
 def _dphi(name: str, Z: Ball) -> tuple[Ball, Ball, bool]:
     """(φ'(Z) enclosure, Lipschitz bound of φ on Z, undecided relu derivative)."""
-    flint = flint_module()
-    if name == "tanh":
-        d = Z.sech() ** 2
-        return d, d.abs_upper(), False
-    if name == "sigmoid":
-        d = (Z / 2).sech() ** 2 / 4
-        return d, d.abs_upper(), False
-    if name == "relu":  # relu'(0) = 0 (DESIGN.md §1)
-        if Z.lower() > 0:
-            return flint.arb(1), flint.arb(1), False
-        if Z.upper() < 0 or (Z.is_exact() and Z.is_zero()):
-            return flint.arb(0), flint.arb(0), False
-        return flint.arb(0.5, 0.5), flint.arb(1), True  # undecided: [0, 1] encloses {0, 1}
-    return flint.arb(1), flint.arb(1), False
+    return ACTIVATIONS[get_activation(name).name].dphi(Z)
 
 
 def _phi(name: str, c: Ball) -> Ball:
     """φ at the exact point c, as a ball."""
-    flint = flint_module()
-    if name == "tanh":
-        return c.tanh()
-    if name == "sigmoid":
-        return 1 / (1 + (-c).exp())
-    if name == "relu":
-        return c if c > 0 else flint.arb(0)
-    return c
+    return ACTIVATIONS[get_activation(name).name].phi(c)
 
 
 @dataclass

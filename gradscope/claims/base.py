@@ -39,6 +39,7 @@ __all__ = [
     "Claim",
     "ClaimCheck",
     "Counterexample",
+    "Part",
     "Replay",
     "search_each_seed",
 ]
@@ -518,6 +519,32 @@ class ClaimCheck:
         )
 
 
+@dataclass(frozen=True)
+class Part:
+    """One claim's certification at one precision: True proved, False disproved, None undecided.
+
+    Attributes
+    ----------
+    result : bool or None
+        True when the counterexample is proved to contradict the claim, False when
+        the opposite is proved (or nothing can be), None when undecided at this precision.
+    statement : str
+        One line: exactly what was proved — or why nothing was.
+    enclosures : dict of str to (float, float)
+        Proved intervals, endpoints rounded outward.
+    details : dict
+        Counts and settings behind the statement.
+    computed : bool
+        False when no ball arithmetic was done (the precision is then reported as 0).
+    """
+
+    result: bool | None
+    statement: str
+    enclosures: dict[str, tuple[float, float]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    computed: bool = True
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Claim:
     """A claim of the tutorial: its words, its setting, how to check and replay it.
@@ -529,6 +556,10 @@ class Claim:
         ``check(budget, seeds)`` → :class:`ClaimCheck`.
     replay : callable
         ``replay(counterexample)`` → :class:`Replay`.
+    certify : callable or None
+        ``certify(counterexample, bits)`` → :class:`Part`: the replay's criterion
+        in ball arithmetic at ``bits`` of precision
+        (:func:`gradscope.claims.certify.certify_counterexample` drives it).
     default_budget : int
         Evaluations when no budget is given.
     seconds_per_evaluation : float
@@ -546,6 +577,7 @@ class Claim:
     setting: str
     check: Callable[[Budget, Sequence[int]], ClaimCheck] = field(repr=False)
     replay: Callable[[Counterexample], Replay] = field(repr=False)
+    certify: Callable[[Counterexample, int], Part] | None = field(default=None, repr=False)
     default_budget: int = 2000
     seconds_per_evaluation: float = 0.01
     may_be_nan: frozenset[str] = frozenset()

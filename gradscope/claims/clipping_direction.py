@@ -23,12 +23,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gradscope.claims import _balls as balls
+from gradscope.claims._proof import (
+    DBL_MAX,
+    _extra_array,
+    _floats,
+    _num,
+    _opposite,
+    _run,
+    _undecided,
+)
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
     Claim,
     ClaimCheck,
     Counterexample,
+    Part,
     Replay,
     search_each_seed,
 )
@@ -225,6 +236,66 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
+def certify(cex: Counterexample, bits: int) -> Part:
+    """Certify a counterexample in ball arithmetic at ``bits`` of precision.
+
+    The replay's criterion: the rule as written loses the direction — certifiable
+    only as float64 overflow.
+
+    Parameters
+    ----------
+    cex : Counterexample
+        A counterexample of this claim.
+    bits : int
+        The working precision of the ball arithmetic.
+
+    Returns
+    -------
+    Part
+        What is proved at this precision (``result`` None: undecided).
+    """
+    flint = balls.flint_module()
+    W_hy, targets = _extra_array(cex, "W_hy"), _extra_array(cex, "targets")[: cex.end]
+    run = _run(cex, forward=True)
+    assert run.fw is not None
+    grads = balls.bptt(run.p, run.fw, W_hy, targets)
+    LG = balls.log10_bounds(*balls.frobenius_interval(list(grads.values())))
+    half = flint.arb(DBL_MAX).log() / flint.arb(10).log() / 2  # log10 √(largest float64)
+    exact = True if LG[0] > half.upper() else False if LG[1] <= half.lower() else None
+    G, thr = _floats(LG), _floats((half.lower(), half.upper()))
+    encs = {"log10_gradient_norm": G, "log10_sqrt_float64_max": thr}
+    # (ii) the float64 gradient the replay computes, and the rule evaluated on it
+    g = bptt_gradient(cex.rnn, W_hy, cex.inputs[: cex.end], targets).flat()
+    huge = bool(np.all(np.isfinite(g)) and np.max(np.abs(g)) >= 2.0**512)
+    details = {"float_gradient_max_abs_at_least_2^512": huge, "theta": cex.extra.get("theta")}
+    if exact is None:
+        return Part(None, _undecided(bits, "‖g‖₂ straddles √(largest float64)"), encs, details)
+    if exact is False:
+        what = (
+            f"‖g‖₂ ≤ 10^{_num(G[1], True)}: Σ g_i² does not overflow float64, and in exact "
+            "arithmetic clipping keeps the direction"
+        )
+        return Part(False, _opposite(what), encs, details)
+    if not huge:
+        st = (
+            f"only half proved: ‖g‖₂ ≥ 10^{_num(G[0], False)}, so Σ g_i² overflows float64, "
+            "but the float64 gradient g̃ is not finite or has max|g̃_i| < 2^512, so the rule's "
+            "float evaluation on g̃ is not certified"
+        )
+        return Part(False, st, encs, details)
+    st = (
+        f"proved: (i) the exact BPTT gradient g of L w.r.t. (W_hh, W_xh, b, W_hy) has ‖g‖₂ ≥ "
+        f"10^{_num(G[0], False)} > 10^{_num(thr[1], True)} = √(largest float64), so Σ g_i² "
+        "exceeds the largest float64 and sqrt(Σ g_i²) overflows in float64; (ii) the float64 "
+        "gradient g̃ that gradscope computes for this file has max|g̃_i| ≥ 2^512, so g̃_i·g̃_i "
+        "rounds to +inf in IEEE-754 and the rule as written returns (θ/inf)·g̃ = 0: the "
+        "direction is lost. Not proved: that every BLAS computes the same g̃; in exact "
+        "arithmetic clipping keeps the direction — the failure is float64 overflow, "
+        "unavoidable for this gradient unless ‖g‖ is computed as m‖g/m‖ with m = max|g_i|"
+    )
+    return Part(True, st, encs, details)
+
+
 CLAIM = Claim(
     id=ID,
     statement=STATEMENT,
@@ -232,6 +303,7 @@ CLAIM = Claim(
     setting=SETTING,
     check=check,
     replay=replay,
+    certify=certify,
     default_budget=200,
     seconds_per_evaluation=0.005,
     may_be_nan=frozenset({"angle_rad"}),  # the angle to a zero clip(g) is undefined

@@ -29,12 +29,27 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gradscope.claims import _balls as balls
+from gradscope.claims._proof import (
+    _and,
+    _floats,
+    _gt,
+    _lt,
+    _num,
+    _opposite,
+    _or,
+    _prod,
+    _run,
+    _sci,
+    _undecided,
+)
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
     Claim,
     ClaimCheck,
     Counterexample,
+    Part,
     Replay,
     search_each_seed,
 )
@@ -229,6 +244,54 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
+def certify(cex: Counterexample, bits: int) -> Part:
+    """Certify a counterexample in ball arithmetic at ``bits`` of precision.
+
+    The replay's criterion: (ρ(W) < 1 and log10‖P‖ > 3) or (ρ(W) > 1 and log10‖P‖ < −3).
+
+    Parameters
+    ----------
+    cex : Counterexample
+        A counterexample of this claim.
+    bits : int
+        The working precision of the ball arithmetic.
+
+    Returns
+    -------
+    Part
+        What is proved at this precision (``result`` None: undecided).
+    """
+
+    LP = _run(cex).log10_norm(cex.start, cex.end, 1e-3)
+    rho = balls.spectral_radius_interval(balls.ball_matrix(cex.W_hh))
+    below = _and(_lt(rho, 1), _gt(LP, LOG10_BIG))
+    above = _and(_gt(rho, 1), _lt(LP, -LOG10_BIG))
+    result = _or(below, above)
+    P, R = _floats(LP), _floats(rho)
+    prod = _prod(cex.end, cex.start)
+    if below:
+        st = (
+            f"proved: ρ(W_hh) ≤ {_sci(R[1], True)} < 1, yet {prod} ≥ 10^{_num(P[0], False)} > "
+            f"10^{LOG10_BIG:g} ({cex.activation}): the product grows although every eigenvalue "
+            "of W_hh lies inside the unit circle"
+        )
+    elif above:
+        st = (
+            f"proved: ρ(W_hh) ≥ {_num(R[0], False)} > 1, yet {prod} ≤ 10^{_num(P[1], True)} < "
+            f"10^-{LOG10_BIG:g} ({cex.activation}): the product vanishes although W_hh has an "
+            "eigenvalue outside the unit circle"
+        )
+    elif result is False:
+        st = _opposite(
+            f"ρ(W_hh) ∈ [{_sci(R[0], False)}, {_sci(R[1], True)}] and {prod} ∈ "
+            f"10^[{_num(P[0], False)}, {_num(P[1], True)}]"
+        )
+    else:
+        st = _undecided(bits, f"ρ(W_hh) or {prod} straddles its threshold")
+    case = "radius below 1, exploding" if below else "radius above 1, vanishing" if above else None
+    return Part(result, st, {"log10_norm": P, "spectral_radius": R}, {"case": case})
+
+
 CLAIM = Claim(
     id=ID,
     statement=STATEMENT,
@@ -236,6 +299,7 @@ CLAIM = Claim(
     setting=SETTING,
     check=check,
     replay=replay,
+    certify=certify,
     default_budget=600,
     seconds_per_evaluation=0.004,
 )

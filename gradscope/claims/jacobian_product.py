@@ -21,12 +21,25 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from gradscope.claims import _balls as balls
+from gradscope.claims._proof import (
+    _eye,
+    _floats,
+    _frobenius,
+    _gt,
+    _opposite,
+    _ratio,
+    _run,
+    _sci,
+    _undecided,
+)
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
     Claim,
     ClaimCheck,
     Counterexample,
+    Part,
     Replay,
     search_each_seed,
 )
@@ -199,6 +212,55 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
+def certify(cex: Counterexample, bits: int) -> Part:
+    """Certify a counterexample in ball arithmetic at ``bits`` of precision.
+
+    The replay's criterion: the increasing-order product J_2⋯J_T is off by more
+    than 1e-2 (relative).
+
+    Parameters
+    ----------
+    cex : Counterexample
+        A counterexample of this claim.
+    bits : int
+        The working precision of the ball arithmetic.
+
+    Returns
+    -------
+    Part
+        What is proved at this precision (``result`` None: undecided).
+    """
+    run = _run(cex, forward=True)
+    assert run.fw is not None
+    T = cex.end
+    ordered = increasing = sigmoid = _eye(cex.W_hh.shape[0])
+    for t in range(2, T + 1):  # J_t for t = 2..T: T − 1 factors
+        J = balls.jacobian(run.p, run.fw.d[t - 1])
+        ordered, increasing = J * ordered, increasing * J
+        sig_d = [(Z / 2).sech() ** 2 / 4 for Z in run.fw.z[t - 1]]  # the sigmoid's φ'
+        sigmoid = balls.jacobian(run.p, sig_d) * sigmoid
+    ref = _frobenius(ordered)
+    inc = _ratio(_frobenius(increasing - ordered), ref)
+    result, Inc = _gt(inc, 1e-2), _floats(inc)
+    what = f"‖J_2⋯J_{T} − J_{T}⋯J_2‖_F / ‖J_{T}⋯J_2‖_F"
+    if result:
+        st = (
+            f"proved: with J_t = diag(φ'(z_t)) W_hh (φ = {cex.activation}), {what} ≥ "
+            f"{_sci(Inc[0], False)} > 0.01, while J_{T}⋯J_2 = ∂h_{T}/∂h_1 exactly (chain "
+            "rule): the product read in increasing order is wrong for this RNN (the replay's "
+            "finite-difference reference is a float computation and is not certified)"
+        )
+    elif result is False:
+        st = _opposite(f"{what} ≤ {_sci(Inc[1], True)} ≤ 0.01")
+    else:
+        st = _undecided(bits, f"{what} straddles 0.01")
+    encs = {
+        "relative_error[increasing order]": Inc,
+        "relative_error[sigma = sigmoid]": _floats(_ratio(_frobenius(sigmoid - ordered), ref)),
+    }
+    return Part(result, st, encs, {"relative_error[time-ordered]": "0 (chain rule)"})
+
+
 CLAIM = Claim(
     id=ID,
     statement=STATEMENT,
@@ -206,6 +268,7 @@ CLAIM = Claim(
     setting=SETTING,
     check=check,
     replay=replay,
+    certify=certify,
     default_budget=1500,
     seconds_per_evaluation=0.0006,
 )

@@ -15,12 +15,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gradscope.claims import _balls as balls
+from gradscope.claims._proof import TOL, _floats, _num, _opposite, _run, _undecided
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
     Claim,
     ClaimCheck,
     Counterexample,
+    Part,
     Replay,
     search_each_seed,
 )
@@ -169,6 +172,46 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
+def certify(cex: Counterexample, bits: int) -> Part:
+    """Certify a counterexample in ball arithmetic at ``bits`` of precision.
+
+    The replay's criterion: linear, start = 1, ‖∂h_T/∂h_1‖₂ > ‖W_hh‖₂^T (T = end).
+
+    Parameters
+    ----------
+    cex : Counterexample
+        A counterexample of this claim.
+    bits : int
+        The working precision of the ball arithmetic.
+
+    Returns
+    -------
+    Part
+        What is proved at this precision (``result`` None: undecided).
+    """
+    if cex.activation != "linear" or cex.start != 1:
+        why = "outside the claim's setting (a linear RNN and ∂h_T/∂h_1): nothing to certify"
+        return Part(False, why, computed=False)
+    run = _run(cex)
+    T, LP = cex.end, run.log10_norm(cex.start, cex.end, TOL)
+    LW = balls.log10_bounds(*balls.norm_interval(*balls.split(run.p.W), TOL / T))
+    claimed = ((T * LW[0]).lower(), (T * LW[1]).upper())
+    result = True if LP[0] > claimed[1] else False if LP[1] <= claimed[0] else None
+    P, Cl = _floats(LP), _floats(claimed)
+    prod = f"‖∂h_{T}/∂h_1‖₂ = ‖W_hh^{T - 1}‖₂"
+    if result:
+        st = (
+            f"proved: {prod} ≥ 10^{_num(P[0], False)} > 10^{_num(Cl[1], True)} ≥ "
+            f"‖W_hh‖₂^{T}: the stated bound fails for this linear RNN"
+        )
+    elif result is False:
+        st = _opposite(f"{prod} ≤ 10^{_num(P[1], True)} ≤ ‖W_hh‖₂^{T}")
+    else:
+        st = _undecided(bits, f"{prod} and ‖W_hh‖₂^{T} have overlapping enclosures")
+    encs = {"log10_norm": P, "log10_spectral_norm_W": _floats(LW), "log10_claimed_bound": Cl}
+    return Part(result, st, encs)
+
+
 CLAIM = Claim(
     id=ID,
     statement=STATEMENT,
@@ -176,5 +219,6 @@ CLAIM = Claim(
     setting=SETTING,
     check=check,
     replay=replay,
+    certify=certify,
     seconds_per_evaluation=0.005,  # measured: 2–3.4 ms
 )

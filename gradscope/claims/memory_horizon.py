@@ -17,12 +17,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gradscope.claims import _balls as balls
+from gradscope.claims._proof import _floats, _num, _opposite, _run, _undecided
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
     Claim,
     ClaimCheck,
     Counterexample,
+    Part,
     Replay,
     search_each_seed,
 )
@@ -162,6 +165,56 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
+def certify(cex: Counterexample, bits: int) -> Part:
+    """Certify a counterexample in ball arithmetic at ``bits`` of precision.
+
+    The replay's criterion: the first k with ‖∂h_k/∂h_0‖₂ < θ is outside
+    LOW..HIGH (or beyond end > HIGH).
+
+    Parameters
+    ----------
+    cex : Counterexample
+        A counterexample of this claim.
+    bits : int
+        The working precision of the ball arithmetic.
+
+    Returns
+    -------
+    Part
+        What is proved at this precision (``result`` None: undecided).
+    """
+
+    theta = balls.flint_module().arb(THETA)
+    run = _run(cex, forward=True)
+    above: list[bool | None] = []  # ‖∂h_k/∂h_0‖₂ ≥ θ, for k = 1..min(end, HIGH)
+    encs: dict[str, tuple[float, float]] = {}
+    for k, M, e in balls.products(run.p, run.fw, 0, min(cex.end, HIGH), every=True):
+        iv = balls.norm_interval(M, e, 1e-3)
+        above.append(True if iv[0] >= theta else False if iv[1] < theta else None)
+        encs[f"log10_norm[{k}]"] = _floats(balls.log10_bounds(*iv))
+    below = next((k for k, a in enumerate(above, 1) if a is False), None)
+    if cex.end > HIGH and all(above):
+        low = min(v[0] for v in encs.values())
+        st = (
+            f"proved: ‖∂h_k/∂h_0‖₂ ≥ 10^{_num(low, False)} ≥ θ = {THETA:g} for every "
+            f"k = 1..{HIGH}, so the memory horizon exceeds {HIGH} steps (the claim's 10–20 "
+            f"read as {LOW}..{HIGH})"
+        )
+        return Part(True, st, encs)
+    if below is not None and below < LOW:
+        exact = "exactly" if all(above[: below - 1]) else "at most"
+        hi = encs[f"log10_norm[{below}]"][1]
+        st = (
+            f"proved: ‖∂h_{below}/∂h_0‖₂ ≤ 10^{_num(hi, True)} < θ = {THETA:g}, so the memory "
+            f"horizon is {exact} {below} < {LOW} steps"
+        )
+        return Part(True, st, encs)
+    if (below is not None and all(above[: below - 1])) or (cex.end <= HIGH and all(above)):
+        what = f"the horizon is in {LOW}..{HIGH}, or beyond the file's {cex.end} ≤ {HIGH} steps"
+        return Part(False, _opposite(what), encs)
+    return Part(None, _undecided(bits, f"some ‖∂h_k/∂h_0‖₂ straddles θ = {THETA:g}"), encs)
+
+
 CLAIM = Claim(
     id=ID,
     statement=STATEMENT,
@@ -169,6 +222,7 @@ CLAIM = Claim(
     setting=SETTING,
     check=check,
     replay=replay,
+    certify=certify,
     default_budget=120,
     seconds_per_evaluation=0.1,
 )

@@ -15,12 +15,26 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gradscope.claims import _balls as balls
+from gradscope.claims._proof import (
+    _eye,
+    _floats,
+    _frobenius,
+    _lt,
+    _num,
+    _opposite,
+    _prod,
+    _run,
+    _sci,
+    _undecided,
+)
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
     Claim,
     ClaimCheck,
     Counterexample,
+    Part,
     Replay,
     search_each_seed,
 )
@@ -160,6 +174,49 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
+def certify(cex: Counterexample, bits: int) -> Part:
+    """Certify a counterexample in ball arithmetic at ``bits`` of precision.
+
+    The replay's criterion: W_hh orthogonal to 1e-12 and log10 ‖∂h_end/∂h_start‖₂ < −1.
+
+    Parameters
+    ----------
+    cex : Counterexample
+        A counterexample of this claim.
+    bits : int
+        The working precision of the ball arithmetic.
+
+    Returns
+    -------
+    Part
+        What is proved at this precision (``result`` None: undecided).
+    """
+    W = balls.ball_matrix(cex.W_hh)
+    F = _frobenius(W.transpose() * W - _eye(cex.W_hh.shape[0]))  # ≥ ‖WᵀW − I‖₂
+    Ff = _floats(F)
+    if not F[1] <= 1e-12:
+        what = f"‖W_hhᵀW_hh − I‖_F ≥ {_sci(Ff[0], False)}: W_hh is not orthogonal to 1e-12"
+        return Part(False, _opposite(what), {"frobenius_WtW_minus_I": Ff})
+    # ‖W − Q‖₂ = max|σ_i − 1| ≤ max|σ_i² − 1| = ‖WᵀW − I‖₂ for the polar factor Q, so
+    # every entry of Q lies within F[1] of W's: one ball of matrices holds both.
+    LP = _run(cex, W_radius=F[1]).log10_norm(cex.start, cex.end, 1e-3)
+    result, P = _lt(LP, -1), _floats(LP)
+    prod = _prod(cex.end, cex.start)
+    if result:
+        st = (
+            f"proved: ‖W_hhᵀW_hh − I‖₂ ≤ {_sci(Ff[1], True)} (the file's W_hh is orthogonal only "
+            "up to rounding), so its orthogonal polar factor Q lies within that of W_hh in every "
+            f"entry; for every matrix in that ball — Q and W_hh included — the {cex.activation} "
+            f"RNN on the file's inputs has {prod} ≤ 10^{_num(P[1], True)} < 0.1: an exactly "
+            "orthogonal W_hh that does not preserve the gradient norm"
+        )
+    elif result is False:
+        st = _opposite(f"{prod} ≥ 10^{_num(P[0], False)} ≥ 0.1")
+    else:
+        st = _undecided(bits, f"{prod} straddles 0.1")
+    return Part(result, st, {"frobenius_WtW_minus_I": Ff, "log10_norm": P})
+
+
 CLAIM = Claim(
     id=ID,
     statement=STATEMENT,
@@ -167,6 +224,7 @@ CLAIM = Claim(
     setting=SETTING,
     check=check,
     replay=replay,
+    certify=certify,
     default_budget=400,
     seconds_per_evaluation=0.005,
 )

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from gradscope.claims.base import Budget, BudgetExhaustedError, Counterexample
 from gradscope.init import recurrent_weights
@@ -29,7 +29,7 @@ from gradscope.numeric.products import (
     SpectralNorm,
     compute_spectral_norm,
     log10_norm_trajectory,
-    log10_spectral_norm,
+    log10_product_norm,
 )
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "adversarial_inputs",
     "counterexample",
     "evaluate",
-    "log10_product_norm",
     "measured_norm_of",
     "observed_norm",
     "structured_weights",
@@ -60,19 +59,7 @@ def evaluate(
 ) -> float:
     r"""log10 :math:`\|\partial h_{end}/\partial h_{start}\|_2`, charged as one evaluation."""
     budget.spend()
-    return log10_product_norm(rnn, inputs, h0, start=start, end=end)
-
-
-def log10_product_norm(
-    rnn: RNN,
-    inputs: ArrayLike,
-    h0: ArrayLike | None = None,
-    *,
-    start: int = 0,
-    end: int | None = None,
-) -> float:
-    r"""log10 :math:`\|\partial h_{end}/\partial h_{start}\|_2` of one run (no budget)."""
-    return float(log10_spectral_norm(rnn_steps(rnn, inputs, h0), start=start, end=end))
+    return float(log10_product_norm(rnn_steps(rnn, inputs, h0), start=start, end=end))
 
 
 def measured_norm_of(cex: Counterexample) -> SpectralNorm:

@@ -17,12 +17,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gradscope.claims._proof import _and, _floats, _gt, _num, _opposite, _prod, _run, _undecided
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
     Claim,
     ClaimCheck,
     Counterexample,
+    Part,
     Replay,
     search_each_seed,
 )
@@ -197,6 +199,51 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
+def certify(cex: Counterexample, bits: int) -> Part:
+    """Certify a counterexample in ball arithmetic at ``bits`` of precision.
+
+    The replay's criterion: ≥ 90% of unit-steps have |z| > 2 and log10 ‖∂h_end/∂h_start‖₂ > −3.
+
+    Parameters
+    ----------
+    cex : Counterexample
+        A counterexample of this claim.
+    bits : int
+        The working precision of the ball arithmetic.
+
+    Returns
+    -------
+    Part
+        What is proved at this precision (``result`` None: undecided).
+    """
+
+    run = _run(cex, forward=True)
+    assert run.fw is not None
+    zs = [Z for row in run.fw.z for Z in row]
+    surely = sum(bool(Z.abs_lower() > SAT) for Z in zs)
+    maybe = sum(not bool(Z.abs_upper() <= SAT) for Z in zs)
+    total = len(zs)
+    saturated = True if surely / total >= FRACTION else False if maybe / total < FRACTION else None
+    LP = run.log10_norm(cex.start, cex.end, 1e-3)
+    result, P = _and(saturated, _gt(LP, VANISHED)), _floats(LP)
+    prod = _prod(cex.end, cex.start)
+    if result:
+        st = (
+            f"proved: {surely} of {total} unit-steps have |z_t,i| > {SAT:g} "
+            f"({surely / total:.1%} ≥ {FRACTION:.0%}), yet {prod} ≥ 10^{_num(P[0], False)} > "
+            f"10^{VANISHED:g}: saturated, and the gradient does not vanish"
+        )
+    elif result is False:
+        st = _opposite(
+            f"at most {maybe} of {total} unit-steps saturated, or {prod} ≤ "
+            f"10^{_num(P[1], True)} ≤ 10^{VANISHED:g}"
+        )
+    else:
+        st = _undecided(bits, "the saturated fraction or the norm straddles its threshold")
+    facts = {"saturated_unit_steps_proved": surely, "saturated_unit_steps_possible": maybe}
+    return Part(result, st, {"log10_norm": P}, {**facts, "unit_steps": total})
+
+
 CLAIM = Claim(
     id=ID,
     statement=STATEMENT,
@@ -204,6 +251,7 @@ CLAIM = Claim(
     setting=SETTING,
     check=check,
     replay=replay,
+    certify=certify,
     default_budget=300,
     seconds_per_evaluation=0.006,
 )

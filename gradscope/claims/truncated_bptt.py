@@ -21,12 +21,25 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gradscope.claims import _balls as balls
+from gradscope.claims._proof import (
+    _extra_array,
+    _floats,
+    _frobenius,
+    _gt,
+    _num,
+    _opposite,
+    _ratio,
+    _run,
+    _undecided,
+)
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
     Claim,
     ClaimCheck,
     Counterexample,
+    Part,
     Replay,
     search_each_seed,
 )
@@ -169,6 +182,45 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
+def certify(cex: Counterexample, bits: int) -> Part:
+    """Certify a counterexample in ball arithmetic at ``bits`` of precision.
+
+    The replay's criterion: ‖g_K − g‖_F / ‖g‖_F > 0.1 for g = ∂L/∂W_hh, chunked truncation at K.
+
+    Parameters
+    ----------
+    cex : Counterexample
+        A counterexample of this claim.
+    bits : int
+        The working precision of the ball arithmetic.
+
+    Returns
+    -------
+    Part
+        What is proved at this precision (``result`` None: undecided).
+    """
+
+    W_hy, targets = _extra_array(cex, "W_hy"), _extra_array(cex, "targets")[: cex.end]
+    run = _run(cex, forward=True)
+    assert run.fw is not None
+    g = balls.bptt(run.p, run.fw, W_hy, targets)["W_hh"]
+    gK = balls.bptt(run.p, run.fw, W_hy, targets, truncation=K)["W_hh"]
+    rel = _ratio(_frobenius(gK - g), _frobenius(g))
+    result, Rf = _gt(rel, TOL), _floats(rel)
+    what = f"‖g_K − g‖_F / ‖g‖_F (g = ∂L/∂W_hh, g_K its chunked truncation at K = {K})"
+    if result:
+        st = (
+            f"proved: {what} ≥ {_num(Rf[0], False, 4)} > {TOL:g}, for the exact BPTT gradients "
+            f"of L = Σ_t ½‖W_hy h_t − ŷ_t‖² over T = {cex.end} steps: truncation misses more "
+            f"than {TOL:.0%} of the gradient"
+        )
+    elif result is False:
+        st = _opposite(f"{what} ≤ {_num(Rf[1], True, 4)}")
+    else:
+        st = _undecided(bits, f"{what} straddles {TOL:g}")
+    return Part(result, st, {"relative_error_chunked": Rf})
+
+
 CLAIM = Claim(
     id=ID,
     statement=STATEMENT,
@@ -176,6 +228,7 @@ CLAIM = Claim(
     setting=SETTING,
     check=check,
     replay=replay,
+    certify=certify,
     default_budget=180,
     seconds_per_evaluation=0.15,
 )

@@ -23,6 +23,7 @@ from gradscope.claims.base import (
     Claim,
     ClaimCheck,
     Counterexample,
+    Part,
     Replay,
     search_each_seed,
 )
@@ -177,6 +178,32 @@ def replay(cex: Counterexample) -> Replay:
     )
 
 
+def certify(cex: Counterexample, bits: int) -> Part:
+    """Certify a counterexample in ball arithmetic at ``bits`` of precision.
+
+    The replay's criterion: Σ_t ∂L_t/∂W_hh or finite differences differ from
+    BPTT — impossible exactly.
+
+    Parameters
+    ----------
+    cex : Counterexample
+        A counterexample of this claim.
+    bits : int
+        The working precision of the ball arithmetic.
+
+    Returns
+    -------
+    Part
+        What is proved at this precision (``result`` None: undecided).
+    """
+    st = (
+        "cannot be certified: ∂L/∂W_hh = Σ_t ∂L_t/∂W_hh holds exactly by linearity of the "
+        "derivative, so any difference a replay shows is floating-point rounding or "
+        "finite-difference truncation, not a contradiction"
+    )
+    return Part(False, st, computed=False)
+
+
 CLAIM = Claim(
     id=ID,
     statement=STATEMENT,
@@ -184,6 +211,7 @@ CLAIM = Claim(
     setting=SETTING,
     check=check,
     replay=replay,
+    certify=certify,
     default_budget=1500,
     seconds_per_evaluation=0.0008,
 )

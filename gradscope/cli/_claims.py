@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from gradscope.claim_ids import CLAIM_IDS
 from gradscope.cli._base import (
     InputFile,
     _check_output,
@@ -26,21 +27,9 @@ from gradscope.cli.options import (
     seed_option,
 )
 
-CLAIM_NAMES = (
-    "weight-sharing",
-    "jacobian-product",
-    "eigenvalue-criterion",
-    "linear-norm-bound",
-    "orthogonal-preserves-norm",
-    "clipping-direction",
-    "memory-horizon",
-    "truncated-bptt",
-    "tanh-saturation",
-)
-
 
 @main.command()
-@click.argument("claim_ids", nargs=-1, type=click.Choice(CLAIM_NAMES), metavar="[ID]...")
+@click.argument("claim_ids", nargs=-1, type=click.Choice(CLAIM_IDS), metavar="[ID]...")
 @budget_option(
     help="Evaluations per claim (default: each claim's own; verdicts are reproducible)."
 )

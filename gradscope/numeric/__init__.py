@@ -68,7 +68,7 @@ if TYPE_CHECKING:
         SpectralNorm,
         compute_spectral_norm,
         log10_norm_trajectory,
-        log10_spectral_norm,
+        log10_product_norm,
         scan_product,
     )
     from gradscope.numeric.spectrum import (
@@ -103,7 +103,7 @@ _HOME = {
     "SpectralNorm": "products",
     "compute_spectral_norm": "products",
     "log10_norm_trajectory": "products",
-    "log10_spectral_norm": "products",
+    "log10_product_norm": "products",
     "scan_product": "products",
     "LyapunovResult": "spectrum",
     "SpectrumResult": "spectrum",
@@ -164,8 +164,8 @@ __all__ = [
     "gru_forward",
     "gru_steps",
     "log10_norm_trajectory",
+    "log10_product_norm",
     "log10_singular_values",
-    "log10_spectral_norm",
     "log10_top_singular_values",
     "loss",
     "lstm_forward",

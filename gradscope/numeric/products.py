@@ -37,7 +37,7 @@ __all__ = [
     "SpectralNorm",
     "compute_spectral_norm",
     "log10_norm_trajectory",
-    "log10_spectral_norm",
+    "log10_product_norm",
     "scan_product",
 ]
 
@@ -258,10 +258,10 @@ def compute_spectral_norm(
     start: int = 0,
     end: int | None = None,
 ) -> SpectralNorm:
-    r""":func:`log10_spectral_norm` with the error bound it computed.
+    r""":func:`log10_product_norm` with the error bound it computed.
 
     The bound needs a second pass over the factors, from the end, so this costs
-    about twice :func:`log10_spectral_norm`; for a stream (read once) the
+    about twice :func:`log10_product_norm`; for a stream (read once) the
     bound comes from the first pass alone and can be far looser (see
     ``_Ledger``, and docs: "How exact is exact").
 
@@ -288,7 +288,7 @@ def compute_spectral_norm(
     )
 
 
-def log10_spectral_norm(
+def log10_product_norm(
     jacobians: Steps | ArrayLike | Iterable[ArrayLike],
     *,
     start: int = 0,
@@ -322,7 +322,7 @@ def log10_spectral_norm(
 
     >>> import numpy as np
     >>> J = np.broadcast_to(0.9 * np.eye(3), (10000, 3, 3))
-    >>> round(log10_spectral_norm(J), 6)
+    >>> round(log10_product_norm(J), 6)
     -457.574906
     """
     steps = as_steps(jacobians)
@@ -361,7 +361,7 @@ def log10_norm_trajectory(
     r"""log10 :math:`\|\partial s_t / \partial s_{start}\|_2` for ``t = start+1 … end``.
 
     Exact at every t (one small SVD per step), so it costs about twice
-    :func:`log10_spectral_norm`.
+    :func:`log10_product_norm`.
 
     Returns
     -------

@@ -28,7 +28,7 @@ from gradscope.errors import ConfigError
 from gradscope.init import random_inputs, random_rnn, recurrent_weights
 from gradscope.model import RNN
 from gradscope.numeric.forward import forward_arrays, rnn_steps
-from gradscope.numeric.products import log10_spectral_norm
+from gradscope.numeric.products import log10_product_norm
 from gradscope.testing.strategies import input_sequences, rnns
 
 _CHECKS = {}
@@ -46,7 +46,7 @@ def _through_json(cex):
 
 
 def _float_log10_norm(rnn, x, start=0, end=None):
-    return float(log10_spectral_norm(rnn_steps(rnn, x), start=start, end=end))
+    return float(log10_product_norm(rnn_steps(rnn, x), start=start, end=end))
 
 
 # ----------------------------------------------------------- counterexamples

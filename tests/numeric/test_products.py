@@ -13,7 +13,7 @@ from gradscope.init import instance_seed, random_inputs, random_rnn, recurrent_w
 from gradscope.numeric.forward import rnn_steps
 from gradscope.numeric.products import (
     log10_norm_trajectory,
-    log10_spectral_norm,
+    log10_product_norm,
     scan_product,
 )
 from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps
@@ -36,7 +36,7 @@ def test_scaled_orthogonal_linear_is_norm_to_the_T(family, norm):
     """Closed form: for W = s·Q (Q orthogonal), ‖W^T‖₂ = s^T exactly."""
     T = 700
     W = recurrent_weights(family, 32, norm=norm, seed=4)
-    got = log10_spectral_norm(ConstantSteps(W, T))
+    got = log10_product_norm(ConstantSteps(W, T))
     exact = T * math.log10(norm)
     assert got == pytest.approx(exact, rel=1e-12, abs=1e-12)
 
@@ -44,7 +44,7 @@ def test_scaled_orthogonal_linear_is_norm_to_the_T(family, norm):
 def test_ten_thousand_steps_below_float64_against_mpmath():
     """0.9^10000 ≈ 1e-458 underflows float64; its log10 must be −457.57…, exact."""
     W = recurrent_weights("orthogonal", 16, norm=0.9, seed=0)
-    got = log10_spectral_norm(ConstantSteps(W, 10_000))
+    got = log10_product_norm(ConstantSteps(W, 10_000))
     with mpmath.workdps(50):
         ref = 10_000 * mpmath.log10(mpmath.mpf("0.9"))
     assert abs(got - float(ref)) < 1e-12 * 458
@@ -59,7 +59,7 @@ def test_tanh_rnn_underflowing_product_against_mpmath():
     Js = [steps.matrix(t) for t in range(1, steps.T + 1)]
     ref = mp_log10_top_singular_value(Js)
     assert ref < -308  # really beyond float64
-    got = log10_spectral_norm(steps)
+    got = log10_product_norm(steps)
     assert abs(got - ref) <= rounding_tolerance(1500, 6)
 
 
@@ -69,7 +69,7 @@ def test_window_start_end_against_mpmath():
     steps = rnn_steps(rnn, random_inputs(400, 8, seed=2))
     Js = [steps.matrix(t) for t in range(1, 401)]
     ref = mp_log10_top_singular_value(Js[37:310])  # J_38 … J_310
-    assert abs(log10_spectral_norm(steps, start=37, end=310) - ref) <= rounding_tolerance(273, 5)
+    assert abs(log10_product_norm(steps, start=37, end=310) - ref) <= rounding_tolerance(273, 5)
 
 
 @given(
@@ -87,7 +87,7 @@ def test_agrees_with_plain_float_product_where_nothing_underflows(family, act, n
     for t in range(1, T + 1):
         P = steps.matrix(t) @ P
     ref = np.linalg.norm(P, 2)
-    got = log10_spectral_norm(steps)
+    got = log10_product_norm(steps)
     if ref == 0.0:
         assert got == -math.inf
     else:
@@ -98,10 +98,10 @@ def test_array_stream_and_batch_inputs_agree():
     rnn = random_rnn("gaussian", 9, norm=1.2, seed=3)
     steps = rnn_steps(rnn, random_inputs(120, 8, seed=3))
     J = np.stack([steps.matrix(t) for t in range(1, 121)])
-    a = log10_spectral_norm(steps)
-    b = log10_spectral_norm(J)
-    c = log10_spectral_norm(iter(list(J)))
-    d = log10_spectral_norm(J[None].repeat(3, axis=0))
+    a = log10_product_norm(steps)
+    b = log10_product_norm(J)
+    c = log10_product_norm(iter(list(J)))
+    d = log10_product_norm(J[None].repeat(3, axis=0))
     # The same explicit factors: the same arithmetic, the same bits.
     assert b == c
     assert d.shape == (3,) and np.all(d == b)
@@ -112,7 +112,7 @@ def test_array_stream_and_batch_inputs_agree():
 def test_exactly_zero_product_is_minus_infinity():
     """A relu network whose units are all off: the product is exactly 0."""
     steps = RNNSteps(np.eye(3), np.zeros((4, 3)))
-    assert log10_spectral_norm(steps) == -math.inf
+    assert log10_product_norm(steps) == -math.inf
 
 
 class RecordingSteps(Steps):
@@ -141,7 +141,7 @@ def test_no_subnormal_ever_reaches_blas():
     d = np.tile([1.0, 1e-30, 0.5], (300, 1))
     W = np.array([[1.0, 1e-3, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     rec = RecordingSteps(RNNSteps(W, d))
-    got = log10_spectral_norm(rec)
+    got = log10_product_norm(rec)
     assert rec.smallest >= np.finfo(float).tiny
     # the top singular value is still exact: P = diag(1, 1e-30^k, 0.5^k) plus a
     # coupling the flush may drop (it is below 1e-180 relative)
@@ -154,7 +154,7 @@ def test_trajectory_matches_pointwise_norms():
     traj = log10_norm_trajectory(steps, start=5, end=45)
     assert traj.shape == (40,)
     for j in (0, 7, 39):
-        assert traj[j] == log10_spectral_norm(steps, start=5, end=5 + j + 1)
+        assert traj[j] == log10_product_norm(steps, start=5, end=5 + j + 1)
     # transient growth of a non-normal W: the norm rises above 1 before it decays
     assert traj.max() > 0 > traj[-1]
 
@@ -192,17 +192,17 @@ def test_horizon_scan_equals_brute_force(family, act, scale, by_radius, seed):
 def test_bad_windows_are_refused():
     J = np.broadcast_to(np.eye(2), (5, 2, 2))
     with pytest.raises(ConfigError, match="smaller than end"):
-        log10_spectral_norm(J, start=3, end=3)
+        log10_product_norm(J, start=3, end=3)
     with pytest.raises(ConfigError, match="past the last step"):
-        log10_spectral_norm(J, end=6)
+        log10_product_norm(J, end=6)
     with pytest.raises(ConfigError, match=r"shape \(T, n, n\)"):
-        log10_spectral_norm(np.ones((3, 2, 4)))
+        log10_product_norm(np.ones((3, 2, 4)))
     with pytest.raises(ConfigError, match="square"):
-        log10_spectral_norm([np.eye(2), np.ones((2, 3))])
+        log10_product_norm([np.eye(2), np.ones((2, 3))])
     with pytest.raises(ConfigError, match="empty"):
-        log10_spectral_norm([])
+        log10_product_norm([])
     with pytest.raises(ConfigError, match="NaN"):
-        log10_spectral_norm(np.full((2, 2, 2), np.nan))
+        log10_product_norm(np.full((2, 2, 2), np.nan))
 
 
 def test_saturated_steps_with_huge_weights_do_not_underflow_to_zero():
@@ -215,7 +215,7 @@ def test_saturated_steps_with_huge_weights_do_not_underflow_to_zero():
     for i in range(3):
         rnn = random_rnn("gaussian", 32, norm=1000.0, seed=instance_seed(0, i))
         steps = rnn_steps(rnn, random_inputs(600, 8, seed=instance_seed(0, i)))
-        got = log10_spectral_norm(steps)
+        got = log10_product_norm(steps)
         ref = log10_singular_values(steps)[0]
         assert np.isfinite(got) and got < -1000
         assert abs(got - ref) <= 1e-9 * abs(ref)
@@ -239,7 +239,7 @@ def test_an_entry_does_not_depend_on_what_it_is_batched_with():
             None,
             "tanh",
         )
-        return log10_spectral_norm(RNNSteps(W, rnns[0].activation.derivative(traj.z)))
+        return log10_product_norm(RNNSteps(W, rnns[0].activation.derivative(traj.z)))
 
     together = batched([0, 1, 2, 3])
     for i in range(4):

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from gradscope.cli import main
 from gradscope.errors import NumericalError
 from gradscope.numeric.cells import GRUSteps, LSTMSteps
-from gradscope.numeric.products import compute_spectral_norm, log10_spectral_norm, scan_product
+from gradscope.numeric.products import compute_spectral_norm, log10_product_norm, scan_product
 from gradscope.numeric.spectrum import compute_singular_values
 from gradscope.numeric.steps import RNNSteps, Steps, StreamSteps
 from gradscope.studies.bound import compute_bound, judging_slack, rounding_tolerance
@@ -208,7 +208,7 @@ def test_scan_and_batches_carry_the_same_bound_as_one_product():
 
 def test_the_convenience_returns_the_same_value():
     J = np.random.default_rng(3).standard_normal((50, 5, 5))
-    assert compute_spectral_norm(J).log10_norm == log10_spectral_norm(J)
+    assert compute_spectral_norm(J).log10_norm == log10_product_norm(J)
 
 
 def test_judging_slack_takes_the_smaller_valid_bound():

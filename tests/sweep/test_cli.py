@@ -181,7 +181,7 @@ def test_the_summary_gives_the_python_call_that_rebuilds_each_row(tmp_path):
 
     import gradscope
     from gradscope.numeric.forward import rnn_steps
-    from gradscope.numeric.products import log10_spectral_norm
+    from gradscope.numeric.products import log10_product_norm
 
     out = tmp_path / "s.csv"
     res = CliRunner().invoke(
@@ -220,5 +220,5 @@ def test_the_summary_gives_the_python_call_that_rebuilds_each_row(tmp_path):
             "seed_index": int(row["seed_index"]),
         }
         exec(code, scope)
-        got = log10_spectral_norm(rnn_steps(scope["rnn"], scope["x"]))
+        got = log10_product_norm(rnn_steps(scope["rnn"], scope["x"]))
         assert got == pytest.approx(float(row["log10_measured"]), abs=1e-12)
