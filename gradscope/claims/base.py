@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from gradscope.errors import ConfigError, GradscopeError
 from gradscope.model import RNN, get_activation
+from gradscope.records import json_number
 
 __all__ = [
     "VERDICTS",
@@ -257,7 +258,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return _jsonable(value.tolist())
     if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
+        return json_number(value)
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.bool_,)):

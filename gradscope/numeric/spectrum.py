@@ -37,6 +37,7 @@ from gradscope.numeric.graded.blocks import GradedProduct, graded_product
 from gradscope.numeric.graded.bounds import SAFETY, json_errors, log10_bounds, sorted_errors
 from gradscope.numeric.graded.jacobi import graded_singular_values
 from gradscope.numeric.steps import Steps, check_range, unbatched_steps
+from gradscope.records import json_number, json_numbers
 
 __all__ = [
     "SAFETY",
@@ -181,14 +182,6 @@ def lyapunov_exponents(
     return compute_lyapunov(jacobians, start=start, end=end, warmup=warmup).exponents.copy()
 
 
-def _json_floats(values: FloatArray) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in values]
-
-
-def _finite_or_none(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
 def _log10_errors(product: GradedProduct, log_sigma: FloatArray, reduction: float) -> FloatArray:
     """log10 error bounds of the singular values ``log_sigma`` (natural logs, descending).
 
@@ -284,13 +277,13 @@ class SpectrumResult:
             "hidden": self.hidden,
             "activation": self.activation,
             "seed": self.seed,
-            "log10_singular_values": _json_floats(self.log10_singular_values),
+            "log10_singular_values": json_numbers(self.log10_singular_values),
             "log10_error": json_errors(self.log10_error),
-            "lyapunov_exponents": _json_floats(self.lyapunov_exponents),
+            "lyapunov_exponents": json_numbers(self.lyapunov_exponents),
             "qr_count": self.qr_count,
             "longest_block": self.longest_block,
             "jacobi_sweeps": self.jacobi_sweeps,
-            "worst_block_condition": _finite_or_none(self.worst_block_condition),
+            "worst_block_condition": json_number(self.worst_block_condition),
         }
 
     @property
@@ -471,7 +464,7 @@ class LyapunovResult:
             "warmup": self.warmup,
             "averaged_steps": self.averaged_steps,
             "unit": self.unit,
-            "exponents": _json_floats(self.exponents),
+            "exponents": json_numbers(self.exponents),
             "lyapunov_error": json_errors(self.lyapunov_error),
             "qr_count": self.qr_count,
             "longest_block": self.longest_block,

@@ -2,7 +2,6 @@ r"""The record of the top k singular triplets: :class:`TopSpectrumResult`."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,14 +9,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gradscope.numeric.graded.bounds import json_errors
+from gradscope.records import json_numbers
 
 __all__ = ["TopSpectrumResult"]
 
 FloatArray = NDArray[np.float64]
-
-
-def _json_floats(values: FloatArray) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in values]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,9 +123,9 @@ class TopSpectrumResult:
             "steps": self.steps,
             "hidden": self.hidden,
             "top": self.top,
-            "log10_singular_values": _json_floats(self.log10_singular_values),
+            "log10_singular_values": json_numbers(self.log10_singular_values),
             "log10_error": json_errors(self.log10_error),
-            "lyapunov_exponents": _json_floats(self.lyapunov_exponents),
+            "lyapunov_exponents": json_numbers(self.lyapunov_exponents),
             "block": self.block,
             "passes": self.passes,
             "converged": self.converged,
