@@ -49,7 +49,7 @@ from gradscope.numeric.graded.bounds import json_errors
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.spectrum import compute_singular_values
 from gradscope.numeric.steps import Steps
-from gradscope.studies.bound import judging_slack
+from gradscope.studies.bound import judging_slack, log10_norm_bound
 from gradscope.studies.spectrum_report import (
     _GRADED_N2,
     _GRADED_N3,
@@ -351,7 +351,7 @@ def _analyze_layer(
     if isinstance(model, RNN):
         radius, gamma = spectral_radius(model.W_hh), model.activation.gamma
         gn = gamma * blocks[0][1]
-        log_bound = T * math.log10(gn) if gn > 0 else -math.inf
+        log_bound = log10_norm_bound(T, gamma, blocks[0][1])
         predicted = math.log(theta) / math.log(gn) if 0 < gn < 1 else None
     else:
         coef = steps.coef  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from gradscope.claims import ClaimCheck, check_claim
 from gradscope.claims.search import log10_product_norm
 from gradscope.init import spectral_norm
 from gradscope.model import RNN
-from gradscope.studies.bound import rounding_tolerance
+from gradscope.studies.bound import log10_norm_bound, rounding_tolerance
 
 __all__ = ["assert_bound_holds", "assert_claim", "assert_vanishes", "log10_gradient_norm"]
 
@@ -62,8 +62,7 @@ def assert_bound_holds(
     x = np.asarray(inputs, dtype=np.float64)
     stop = x.shape[0] if end is None else end
     measured = log10_gradient_norm(rnn, x, h0, start=start, end=stop)
-    gamma_norm = rnn.activation.gamma * spectral_norm(rnn.W_hh)
-    bound = (stop - start) * math.log10(gamma_norm) if gamma_norm > 0 else -math.inf
+    bound = log10_norm_bound(stop - start, rnn.activation.gamma, spectral_norm(rnn.W_hh))
     tol = rounding_tolerance(stop - start, rnn.hidden_size)
     if not measured <= bound + tol:
         raise AssertionError(
