@@ -129,7 +129,14 @@ def test_every_cell_in_every_format_matches_autograd(tmp_path, cell, fmt):
         for entry in layer["log10_norm_back"]:
             assert entry["log10_norm"] == pytest.approx(ref_back[entry["k"] - 1], abs=1e-11)
         assert len(layer["lyapunov_exponents"]) == len(s)
-        assert layer["verdict"] in ("forgets", "keeps", "explodes") and layer["message"]
+        # the verdict, from autograd's numbers: a horizon forgets, ‖∂s_T/∂s_0‖₂ > 1/θ explodes
+        if ref_h is not None:
+            expected = "forgets"
+        elif ref_back[T - 1] > -np.log10(THETA):
+            expected = "explodes"
+        else:
+            expected = "keeps"
+        assert layer["verdict"] == expected and layer["message"]
 
 
 def test_layer_option_picks_one_layer(tmp_path):
@@ -441,3 +448,25 @@ def test_a_layer_index_not_written_as_pytorch_writes_it_is_refused(tmp_path, nam
     sd[name] = sd["weight_hh_l0"]
     msg = one_line_error(invoke(save(sd, tmp_path / "w.npz")), 1)
     assert "not a PyTorch layer name" in msg
+
+
+@pytest.mark.parametrize(
+    ("c", "verdict", "horizon"),
+    [(0.5, "forgets", 7), (0.9, "forgets", 44), (1.0, "keeps", None), (1.5, "explodes", None)],
+)
+def test_verdict_of_a_scaled_identity_is_the_closed_form(c, verdict, horizon):
+    """Closed form: W_hh = c·I, zero inputs and biases keep h = 0, so ‖∂h_T/∂h_(T−k)‖₂ = c^k.
+
+    c^k < θ = 0.01 first at k = ⌈log 0.01 / log c⌉ (7 for 0.5, 44 for 0.9): it forgets;
+    c = 1 never falls (keeps); 1.5^60 ≈ 10^10.6 > 1/θ (explodes).
+    """
+    from gradscope.io_cells import layers_from_arrays
+
+    n = 3
+    loaded = layers_from_arrays({"weight_hh_l0": c * np.eye(n), "weight_ih_l0": np.ones((n, 2))})
+    (layer,) = compute_analysis(loaded, T=60).layers
+    assert layer.verdict == verdict
+    assert layer.horizon == horizon
+    if horizon is not None:
+        assert horizon == int(np.ceil(np.log(0.01) / np.log(c)))
+    assert dict(layer.log10_norm_back)[60] == pytest.approx(60 * np.log10(c), abs=1e-12)

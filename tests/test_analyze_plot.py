@@ -24,13 +24,8 @@ from gradscope.errors import ConfigError
 from gradscope.io_cells import layers_from_arrays, load_layers
 from gradscope.numeric.products import log10_product_norm
 from gradscope.report.analysis_figure import plot_memory_curves
-from gradscope.studies.analyze import (
-    compute_analysis,
-    compute_memory_curves,
-    layer_model,
-    layer_steps,
-    memory_curve,
-)
+from gradscope.studies.analyze import compute_analysis, layer_model, layer_steps
+from gradscope.studies.memory import compute_memory_curves, memory_curve
 
 matplotlib.use("Agg")
 

@@ -121,7 +121,7 @@ def analyze(
     )
     if plot_file is not None:
         from gradscope.report.analysis_figure import plot_memory_curves
-        from gradscope.studies.analyze import compute_memory_curves
+        from gradscope.studies.memory import compute_memory_curves
 
         assert save_figure is not None
 
@@ -136,7 +136,9 @@ def analyze(
         save_figure(plot_memory_curves(curves), plot_file)
         click.echo(f"wrote {plot_file}", err=True)
     if as_json:
-        _emit_json(result.to_dict())
+        from gradscope.report.analysis_text import analysis_json
+
+        _emit_json(analysis_json(result))
     else:
         click.echo(render_analysis(result))
 

@@ -102,7 +102,7 @@ def bound(
         )
         figures.save_figure(figures.plot_decay(curves), plot_file)
     if as_json:
-        _emit_json(result.to_dict())
+        _emit_json({"command": "bound", **result.to_dict()})
     else:
         from gradscope.report.text import render_bound
 

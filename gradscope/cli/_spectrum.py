@@ -297,7 +297,7 @@ def spectrum(
         ts, values = spectrum_over_time(rnn, x[: end or steps], h0)
         figures.save_figure(figures.plot_spectrum_over_time(ts, values), plot_file)
     if as_json:
-        _emit_json(report.to_dict(vectors=vectors))
+        _emit_json({"command": "spectrum", **report.to_dict(vectors=vectors)})
     elif top is None:
         from gradscope.report.text import render_spectrum
 

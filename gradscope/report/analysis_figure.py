@@ -1,7 +1,7 @@
 r"""The figure of ``gradscope analyze --plot``: each layer's memory curve.
 
 One axes: per layer, :math:`\log_{10}\|\partial s_T/\partial s_{T-k}\|_2` against
-k = 1..T (from :func:`gradscope.studies.analyze.compute_memory_curves`), the
+k = 1..T (from :func:`gradscope.studies.memory.compute_memory_curves`), the
 threshold θ as a horizontal line, and a marker where each curve first falls below
 it (the memory horizon). Okabe–Ito colours; a ``Figure``, never ``pyplot``.
 """
@@ -19,7 +19,7 @@ from gradscope.errors import ConfigError
 from gradscope.report.figures import OKABE_ITO
 
 if TYPE_CHECKING:
-    from gradscope.studies.analyze import MemoryCurve
+    from gradscope.studies.memory import MemoryCurve
 
 __all__ = ["plot_memory_curves"]
 

@@ -339,7 +339,7 @@ def _fill_parts(
 
     # 1. the bound table and the decay figure
     bound = compute_bound(norm=s.norm, T=s.T, hidden=s.hidden, seeds=s.seeds, seed=s.seed)
-    results["bound"] = bound.to_dict()
+    results["bound"] = {"command": "bound", **bound.to_dict()}
     task.advance()
     doc.heading(f"The bound at ‖W_hh‖₂ = {s.norm:g}, T = {s.T}")
     doc.para(
@@ -410,7 +410,7 @@ def _fill_parts(
             seed=s.seed,
         )
     spec = compute_spectrum_report(rnn, x, seed=s.seed, source=source, python=python)
-    results["spectrum"] = spec.to_dict()
+    results["spectrum"] = {"command": "spectrum", **spec.to_dict()}
     task.advance()
     sv = spec.spectrum.log10_singular_values
     doc.heading(f"Spectrum of ∂h_{spec.spectrum.end}/∂h_0 ({source})")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gradscope.report.analysis_text import layer_message
 from gradscope.report.table import format_log10, format_table
 
 if TYPE_CHECKING:
@@ -242,5 +243,5 @@ def render_analysis(result: Analysis, *, show: int = 6) -> str:
                 f"  mean {'forget' if a.cell == 'lstm' else 'update'} gate {a.gate_mean[0]} = "
                 f"{a.gate_mean[1]:.3f}; no (γ‖W‖)^T bound exists for gated cells"
             )
-        lines.append(f"  verdict: {a.message}")
+        lines.append(f"  verdict: {layer_message(a)}")
     return "\n".join(lines)

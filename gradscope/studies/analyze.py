@@ -47,7 +47,7 @@ from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.spectrum import compute_singular_values
 from gradscope.numeric.steps import Steps
-from gradscope.studies.bound import judging_slack
+from gradscope.studies.bound import judging_slack, log10_norm_bound
 from gradscope.studies.spectrum_report import (
     _GRADED_N2,
     _GRADED_N3,
@@ -66,14 +66,11 @@ __all__ = [
     "DEFAULT_T",
     "Analysis",
     "LayerAnalysis",
-    "MemoryCurve",
     "check_analysis_work",
     "compute_analysis",
-    "compute_memory_curves",
     "estimate_analysis_work",
     "layer_model",
     "layer_steps",
-    "memory_curve",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -162,8 +159,6 @@ class LayerAnalysis:
         Mean forget gate f (LSTM) or update gate z (GRU) over the run.
     verdict : str
         ``"forgets"``, ``"keeps"`` or ``"explodes"``.
-    message : str
-        The verdict in words.
     qr_count : int
     """
 
@@ -187,7 +182,6 @@ class LayerAnalysis:
     predicted_horizon: float | None
     gate_mean: tuple[str, float] | None
     verdict: str
-    message: str
     qr_count: int
 
     def __post_init__(self) -> None:
@@ -262,7 +256,6 @@ class LayerAnalysis:
             },
             "float64_svd_resolves": self.float_resolvable,
             "verdict": self.verdict,
-            "message": self.message,
             "diagnostics": {"qr_count": self.qr_count},
         }
 
@@ -288,7 +281,6 @@ class Analysis:
             "the biases alone); pass --inputs for the sequences the model really sees"
         )
         return {
-            "command": "analyze",
             "weights": self.source,
             "format": self.format,
             "cell": self.cell,
@@ -325,39 +317,15 @@ def layer_steps(model: RNN | LSTMCell | GRUCell, x: FloatArray) -> tuple[Steps, 
     return gru_steps(model, x), gru_forward(model, x).h[1:]
 
 
-def _pow10(log10_value: float) -> str:
-    return "0 exactly" if log10_value == -math.inf else f"10^{log10_value:.1f}"
-
-
-def _message(
+def _verdict(
     T: int, horizon: int | None, back: tuple[tuple[int, float], ...], theta: float
-) -> tuple[str, str]:
-    """The verdict (forgets / keeps / explodes) and its sentence."""
-    norms = dict(back)
-    top = norms[T]
-    at100 = (
-        f" 100 steps back: ‖∂s_T/∂s_(T−100)‖₂ = {_pow10(norms[100])}."
-        if 100 in norms
-        else f" (The run has only {T} steps: give --inputs with at least 100 rows to look "
-        "100 steps back.)"
-    )
+) -> str:
+    """The verdict: ``forgets`` (a horizon), ``explodes`` (‖∂s_T/∂s_0‖₂ > 1/θ) or ``keeps``."""
     if horizon is not None:
-        return "forgets", (
-            f"Forgets after about {horizon} steps: ‖∂s_T/∂s_(T−{horizon})‖₂ < {theta:g}, so a "
-            f"loss at the end sends almost no gradient to inputs more than {horizon} steps "
-            "old: it can hardly learn dependencies longer than that." + at100
-        )
-    if top > -math.log10(theta):
-        return "explodes", (
-            f"Explodes: ‖∂s_T/∂s_0‖₂ = {_pow10(top)} over {T} steps, so small changes early "
-            "on are amplified at the end; expect unstable gradients (clip them)."
-            + (at100 if T != 100 else "")
-        )
-    return "keeps", (
-        f"Keeps gradient over all {T} steps: ‖∂s_T/∂s_0‖₂ = {_pow10(top)} stays above "
-        f"{theta:g}, no vanishing within this run; a longer --inputs shows where it forgets."
-        + (at100 if T != 100 else "")
-    )
+        return "forgets"
+    if dict(back)[T] > -math.log10(theta):
+        return "explodes"
+    return "keeps"
 
 
 def _analyze_layer(
@@ -381,14 +349,14 @@ def _analyze_layer(
     if isinstance(model, RNN):
         radius, gamma = spectral_radius(model.W_hh), model.activation.gamma
         gn = gamma * blocks[0][1]
-        log_bound = T * math.log10(gn) if gn > 0 else -math.inf
+        log_bound = log10_norm_bound(T, gamma, blocks[0][1])
         predicted = math.log(theta) / math.log(gn) if 0 < gn < 1 else None
     else:
         coef = steps.coef  # type: ignore[attr-defined]
         lo = 4 * n if w.cell == "lstm" else 3 * n
         gate_mean = ("f" if w.cell == "lstm" else "z", float(np.mean(coef[:, lo : lo + n])))
     horizon = found if found > 0 else None
-    verdict, message = _message(T, horizon, back, theta)
+    verdict = _verdict(T, horizon, back, theta)
     return LayerAnalysis(
         layer=w.index,
         cell=w.cell,
@@ -410,7 +378,6 @@ def _analyze_layer(
         predicted_horizon=predicted,
         gate_mean=gate_mean,
         verdict=verdict,
-        message=message,
         qr_count=spectrum.qr_count,
     )
 
@@ -638,159 +605,3 @@ def compute_analysis(
 
 
 # --------------------------------------------------------------------------- memory curves
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MemoryCurve:
-    r"""How much of a change k steps before the end reaches the final state, k = 1..T.
-
-    Attributes
-    ----------
-    layer : int
-    cell : {"rnn", "lstm", "gru"}
-    state_size : int
-        Size of s (2n for an LSTM: (h, c), h first).
-    T : int
-        Steps of the run.
-    threshold : float
-        θ of the memory horizon.
-    log10_norms : (T,) ndarray
-        Entry ``k - 1`` is :math:`\log_{10}\|\partial s_T/\partial s_{T-k}\|_2`, exact
-        (the product is carried with an exact power-of-two scale, so it never
-        underflows); ``-inf`` where the product is exactly zero.
-    horizon : int or None
-        The first k with :math:`\|\partial s_T/\partial s_{T-k}\|_2 < θ`; None if the
-        curve stays at or above θ for all T steps.
-    """
-
-    layer: int
-    cell: str
-    state_size: int
-    T: int
-    threshold: float
-    log10_norms: FloatArray
-    horizon: int | None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "log10_norms", _readonly(self.log10_norms))
-
-    @property
-    def k(self) -> NDArray[np.int64]:
-        """The distances 1..T back from the end."""
-        return np.arange(1, self.T + 1, dtype=np.int64)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict (exact zeros, log10 = −inf, as None)."""
-        return {
-            "layer": self.layer,
-            "cell": self.cell,
-            "state": "h" if self.cell != "lstm" else "(h, c), h first",
-            "state_size": self.state_size,
-            "T": self.T,
-            "definition": "log10 ||ds_T/ds_(T-k)||_2 for k = 1..T",
-            "threshold": self.threshold,
-            "horizon": self.horizon,
-            "log10_norms": [_finite(v) for v in self.log10_norms],
-        }
-
-
-def memory_curve(
-    steps: Steps, *, threshold: float = 1e-2, layer: int = 0, cell: str = "rnn"
-) -> MemoryCurve:
-    r""":math:`\log_{10}\|\partial s_T/\partial s_{T-k}\|_2` for every k = 1..T, in one pass.
-
-    The product :math:`(\partial s_T/\partial s_{T-k})^\top = J_{T-k+1}^\top \cdots J_T^\top`
-    grows one factor per k from the end (matrix-free, through ``apply_transpose``),
-    rescaled by an exact power of two after every step, with an SVD at each k: O(T n³).
-
-    Parameters
-    ----------
-    steps : Steps
-        The step Jacobians :math:`J_1, \dots, J_T` of one layer (no batch dimensions).
-    threshold : float
-        θ in (0, 1) of the memory horizon.
-    layer, cell :
-        Recorded in the result.
-
-    Returns
-    -------
-    MemoryCurve
-
-    Raises
-    ------
-    ConfigError
-        For θ outside (0, 1), batched steps, or steps without a known T.
-
-    Examples
-    --------
-    A one-unit RNN with w = 0.5 and zero inputs halves the gradient at every step,
-    so ‖∂h_T/∂h_(T−k)‖₂ = 0.5**k, below 0.01 from k = 7 on:
-
-    >>> import numpy as np
-    >>> from gradscope.model import RNN
-    >>> from gradscope.numeric.forward import rnn_steps
-    >>> rnn = RNN(W_hh=[[0.5]], W_xh=[[1.0]], activation="tanh")
-    >>> c = memory_curve(rnn_steps(rnn, np.zeros((2000, 1))))
-    >>> c.horizon, round(float(c.log10_norms[-1]), 4)  # 0.5**2000 is below float64
-    (7, -602.06)
-    """
-    if not (isinstance(threshold, float | int) and 0 < threshold < 1):
-        raise ConfigError(f"threshold must be in (0, 1), got {threshold!r}")
-    if steps.batch_shape != ():
-        raise ConfigError(f"memory_curve takes one run, not a batch {steps.batch_shape}")
-    if steps.T is None or steps.T < 1:
-        raise ConfigError("memory_curve needs steps with a known T >= 1")
-    T = int(steps.T)
-    back = _log10_norms_from_end(steps.reversed_transposed(), range(1, T + 1))
-    values = np.array([v for _, v in back], dtype=np.float64)
-    below = np.flatnonzero(values < math.log10(threshold))
-    return MemoryCurve(
-        layer=layer,
-        cell=cell,
-        state_size=steps.n,
-        T=T,
-        threshold=float(threshold),
-        log10_norms=values,
-        horizon=int(below[0]) + 1 if below.size else None,
-    )
-
-
-def compute_memory_curves(
-    loaded: LoadedLayers,
-    inputs: ArrayLike | None = None,
-    *,
-    T: int | None = None,
-    layers: Sequence[int] | None = None,
-    activation: str = "tanh",
-    threshold: float = 1e-2,
-) -> tuple[MemoryCurve, ...]:
-    r"""The memory curve of each layer, on the same run as :func:`compute_analysis`.
-
-    Same arguments and checks as :func:`compute_analysis` (zero initial state; layer
-    k > 0 driven by layer k − 1's outputs; without ``inputs``, ``T`` steps of zeros).
-    Each curve's horizon is the :attr:`LayerAnalysis.horizon` of the same layer.
-
-    Returns
-    -------
-    tuple of MemoryCurve
-        One per reported layer, in layer order.
-
-    Examples
-    --------
-    >>> from gradscope.io_cells import layers_from_arrays
-    >>> w = layers_from_arrays({"weight_hh_l0": [[0.5]], "weight_ih_l0": [[1.0]]})
-    >>> [round(float(v), 3) for v in compute_memory_curves(w, T=3)[0].log10_norms]
-    [-0.301, -0.602, -0.903]
-    """
-    x, wanted = _run_inputs(loaded, inputs, T, layers, activation, threshold)
-    check_analysis_work(loaded, int(x.shape[0]), wanted, curves=True, max_seconds=math.inf)
-    curves = []
-    run = loaded.layers[: wanted[-1] + 1]
-    with progress.task("memory curves: layers", len(run)) as task:
-        for w in run:
-            steps, outputs = layer_steps(layer_model(w, activation), x)
-            if w.index in wanted:
-                curves.append(memory_curve(steps, threshold=threshold, layer=w.index, cell=w.cell))
-            x = outputs
-            task.advance()
-    return tuple(curves)

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 from gradscope.model import RNN
 from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.spectrum import SpectrumResult, compute_spectrum
-from gradscope.studies.bound import judging_slack
+from gradscope.studies.bound import judging_slack, log10_norm_bound
 
 if TYPE_CHECKING:
     from gradscope.numeric.enclose import SpectrumEnclosure
@@ -248,7 +248,6 @@ class SpectrumReport:
                 convergence_estimate=mf.convergence_estimate,
             )
         out = {
-            "command": "spectrum",
             "method": self.method,
             "top": self.top,
             "product": sp["product"],
@@ -401,8 +400,7 @@ def compute_spectrum_report(
                 lyapunov_exponents=result.lyapunov_exponents[:top],
             )
         norm, radius = spectral_norm(rnn.W_hh), spectral_radius(rnn.W_hh)
-    gamma_norm = rnn.activation.gamma * norm
-    bound = result.steps * math.log10(gamma_norm) if gamma_norm > 0 else -math.inf
+    bound = log10_norm_bound(result.steps, rnn.activation.gamma, norm)
     return SpectrumReport(
         spectrum=result,
         spectral_norm=norm,

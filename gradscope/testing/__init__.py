@@ -25,7 +25,7 @@ from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
 from gradscope.numeric.norms import spectral_norm
 from gradscope.numeric.products import log10_product_norm
-from gradscope.studies.bound import rounding_tolerance
+from gradscope.studies.bound import log10_norm_bound, rounding_tolerance
 
 __all__ = ["assert_bound_holds", "assert_claim", "assert_vanishes"]
 
@@ -51,8 +51,7 @@ def assert_bound_holds(
     x = np.asarray(inputs, dtype=np.float64)
     stop = x.shape[0] if end is None else end
     measured = float(log10_product_norm(rnn_steps(rnn, x, h0), start=start, end=stop))
-    gamma_norm = rnn.activation.gamma * spectral_norm(rnn.W_hh)
-    bound = (stop - start) * math.log10(gamma_norm) if gamma_norm > 0 else -math.inf
+    bound = log10_norm_bound(stop - start, rnn.activation.gamma, spectral_norm(rnn.W_hh))
     tol = rounding_tolerance(stop - start, rnn.hidden_size)
     if not measured <= bound + tol:
         raise AssertionError(

@@ -1,0 +1,1 @@
+"""Tests of gradscope.studies: each study against references computed here, independently."""
