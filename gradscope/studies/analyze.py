@@ -47,6 +47,7 @@ from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.spectrum import compute_singular_values
 from gradscope.numeric.steps import Steps
+from gradscope.records import json_number
 from gradscope.studies.bound import judging_slack, log10_norm_bound
 from gradscope.studies.spectrum_report import (
     _GRADED_N2,
@@ -111,10 +112,6 @@ def _log10_norms_from_end(end: Steps, ks: Sequence[int]) -> tuple[tuple[int, flo
                 top = float(np.linalg.svd(M, compute_uv=False)[0])
                 out.append((j, math.log10(top) + e * math.log10(2.0)))
     return tuple(out)
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
 
 
 def _readonly(arr: ArrayLike) -> FloatArray:
@@ -203,7 +200,7 @@ class LayerAnalysis:
             bound = {
                 "formula": "T * log10(gamma * ||W_hh||_2) >= log10 ||ds_T/ds_0||_2",
                 "gamma": self.gamma,
-                "log10_bound": _finite(self.log10_bound),
+                "log10_bound": json_number(self.log10_bound),
                 "holds": bool(
                     not math.isfinite(top)
                     or top
@@ -222,9 +219,9 @@ class LayerAnalysis:
             "activation": self.activation,
             "product": f"ds_{self.T}/ds_0",
             "T": self.T,
-            "log10_singular_values": [_finite(v) for v in self.log10_singular_values],
+            "log10_singular_values": [json_number(v) for v in self.log10_singular_values],
             "log10_error": json_errors(self.log10_error),
-            "lyapunov_exponents": [_finite(v) for v in self.lyapunov_exponents],
+            "lyapunov_exponents": [json_number(v) for v in self.lyapunov_exponents],
             "memory_horizon": {
                 "definition": "first k with ||ds_T/ds_(T-k)||_2 < threshold",
                 "threshold": self.threshold,
@@ -233,7 +230,7 @@ class LayerAnalysis:
                 "searched": self.T,
             },
             "log10_norm_back": [
-                {"k": k, "log10_norm": _finite(v)} for k, v in self.log10_norm_back
+                {"k": k, "log10_norm": json_number(v)} for k, v in self.log10_norm_back
             ],
             "weights": {
                 "spectral_norms": dict(self.block_norms),

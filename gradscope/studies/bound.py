@@ -30,6 +30,7 @@ from gradscope.numeric.graded.bounds import json_error
 from gradscope.numeric.norms import check_scale, spectral_norm
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.steps import ConstantSteps, Steps
+from gradscope.records import json_number
 
 __all__ = [
     "DEFAULT_ACTIVATIONS",
@@ -197,18 +198,13 @@ class SeedBound:
         return {
             "seed": self.seed,
             "spectral_norm": self.spectral_norm,
-            "log10_measured": _finite_or_none(self.log10_measured),
+            "log10_measured": json_number(self.log10_measured),
             "log10_error": json_error(self.log10_error),
-            "log10_bound": _finite_or_none(self.log10_bound),
-            "log10_ratio": _finite_or_none(self.log10_ratio),
+            "log10_bound": json_number(self.log10_bound),
+            "log10_ratio": json_number(self.log10_ratio),
             "holds": self.holds,
             "horizons": [h.to_dict() for h in self.horizons],
         }
-
-
-def _finite_or_none(x: float) -> float | None:
-    """JSON rule (DESIGN.md §3): log10 of an exact zero is null, never -Infinity."""
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,10 +259,10 @@ class BoundRow:
             "family": self.family,
             "activation": self.activation,
             "gamma": self.gamma,
-            "log10_measured": _finite_or_none(self.log10_measured),
+            "log10_measured": json_number(self.log10_measured),
             "log10_error": json_error(self.log10_error),
-            "log10_bound": _finite_or_none(self.log10_bound),
-            "log10_ratio": _finite_or_none(self.log10_ratio),
+            "log10_bound": json_number(self.log10_bound),
+            "log10_ratio": json_number(self.log10_ratio),
             "holds": self.holds,
             "worst_seed": self.worst_seed,
             "memory_horizons": horizons,

@@ -25,6 +25,7 @@ from gradscope.numeric.forward import forward_arrays
 from gradscope.numeric.norms import spectral_norm
 from gradscope.numeric.products import log10_norm_trajectory
 from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps
+from gradscope.records import json_numbers
 from gradscope.studies.spectrum_report import (
     _ENTRY,
     _LOOP,
@@ -77,7 +78,7 @@ class DecayCurve:
         return f"{self.family}, {self.activation}, {sym} = {self.scale:g}"
 
     def to_dict(self) -> dict[str, Any]:
-        rows = [[float(v) if math.isfinite(v) else None for v in r] for r in self.log10_norms]
+        rows = [json_numbers(r) for r in self.log10_norms]
         return {
             "family": self.family,
             "activation": self.activation,

@@ -14,8 +14,8 @@ from gradscope import progress
 from gradscope.errors import ConfigError
 from gradscope.io_cells import LoadedLayers
 from gradscope.numeric.steps import Steps
+from gradscope.records import json_numbers
 from gradscope.studies.analyze import (
-    _finite,
     _log10_norms_from_end,
     _readonly,
     _run_inputs,
@@ -79,7 +79,7 @@ class MemoryCurve:
             "definition": "log10 ||ds_T/ds_(T-k)||_2 for k = 1..T",
             "threshold": self.threshold,
             "horizon": self.horizon,
-            "log10_norms": [_finite(v) for v in self.log10_norms],
+            "log10_norms": json_numbers(self.log10_norms),
         }
 
 

@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike
 from gradscope.model import RNN
 from gradscope.numeric.norms import spectral_norm, spectral_radius
 from gradscope.numeric.spectrum import SpectrumResult, compute_spectrum
+from gradscope.records import json_number
 from gradscope.studies.bound import judging_slack, log10_norm_bound
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ class SpectrumReport:
             "lyapunov_note": "natural log per step, QR method: asymptotic rates, "
             "not finite-T singular values",
             "bound": {
-                "log10_bound": self.log10_bound if math.isfinite(self.log10_bound) else None,
+                "log10_bound": json_number(self.log10_bound),
                 "formula": "(end - start) * log10(gamma * ||W_hh||_2)",
                 "gamma": self.gamma,
                 "spectral_norm": self.spectral_norm,
