@@ -10,8 +10,7 @@ Conventions (DESIGN.md §1): ``z_t = W_hh h_{t-1} + W_xh x_t + b``,
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gradscope.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -68,16 +67,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'gradscope' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # cache: later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -24,8 +24,9 @@ The names below are imported on first use (a module ``__getattr__``, as in
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gradscope.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from gradscope.numeric.cells import (
@@ -90,48 +91,48 @@ if TYPE_CHECKING:
     )
 
 _HOME = {
-    "ArraySteps": "steps",
-    "ConstantSteps": "steps",
-    "RNNSteps": "steps",
-    "Steps": "steps",
-    "StreamSteps": "steps",
-    "as_steps": "steps",
-    "Trajectory": "forward",
-    "forward_arrays": "forward",
-    "rnn_steps": "forward",
-    "HorizonScan": "products",
-    "SpectralNorm": "products",
-    "compute_spectral_norm": "products",
-    "log10_norm_trajectory": "products",
-    "log10_product_norm": "products",
-    "scan_product": "products",
-    "LyapunovResult": "spectrum",
-    "SpectrumResult": "spectrum",
-    "compute_lyapunov": "spectrum",
-    "compute_singular_values": "spectrum",
-    "compute_spectrum": "spectrum",
-    "log10_singular_values": "spectrum",
-    "lyapunov_exponents": "spectrum",
-    "TopSpectrumResult": "matrixfree",
-    "compute_top_spectrum": "matrixfree",
-    "log10_top_singular_values": "matrixfree",
-    "Gradients": "gradient",
-    "bptt_gradient": "gradient",
-    "loss": "gradient",
-    "GRUSteps": "cells",
-    "LSTMSteps": "cells",
-    "gru_forward": "cells",
-    "gru_steps": "cells",
-    "lstm_forward": "cells",
-    "lstm_steps": "cells",
-    "SpectrumEnclosure": "enclose",
-    "enclose_log10_singular_values": "enclose",
-    "SCALE_RANGE": "norms",
-    "check_scale": "norms",
-    "scale_to_norm": "norms",
-    "scale_to_radius": "norms",
-    "spectral_norm": "norms",
-    "spectral_radius": "norms",
+    "ArraySteps": ".steps",
+    "ConstantSteps": ".steps",
+    "RNNSteps": ".steps",
+    "Steps": ".steps",
+    "StreamSteps": ".steps",
+    "as_steps": ".steps",
+    "Trajectory": ".forward",
+    "forward_arrays": ".forward",
+    "rnn_steps": ".forward",
+    "HorizonScan": ".products",
+    "SpectralNorm": ".products",
+    "compute_spectral_norm": ".products",
+    "log10_norm_trajectory": ".products",
+    "log10_product_norm": ".products",
+    "scan_product": ".products",
+    "LyapunovResult": ".spectrum",
+    "SpectrumResult": ".spectrum",
+    "compute_lyapunov": ".spectrum",
+    "compute_singular_values": ".spectrum",
+    "compute_spectrum": ".spectrum",
+    "log10_singular_values": ".spectrum",
+    "lyapunov_exponents": ".spectrum",
+    "TopSpectrumResult": ".matrixfree",
+    "compute_top_spectrum": ".matrixfree",
+    "log10_top_singular_values": ".matrixfree",
+    "Gradients": ".gradient",
+    "bptt_gradient": ".gradient",
+    "loss": ".gradient",
+    "GRUSteps": ".cells",
+    "LSTMSteps": ".cells",
+    "gru_forward": ".cells",
+    "gru_steps": ".cells",
+    "lstm_forward": ".cells",
+    "lstm_steps": ".cells",
+    "SpectrumEnclosure": ".enclose",
+    "enclose_log10_singular_values": ".enclose",
+    "SCALE_RANGE": ".norms",
+    "check_scale": ".norms",
+    "scale_to_norm": ".norms",
+    "scale_to_radius": ".norms",
+    "spectral_norm": ".norms",
+    "spectral_radius": ".norms",
 }
 
 __all__ = [
@@ -179,16 +180,4 @@ __all__ = [
     "spectral_radius",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    try:
-        home = _HOME[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+__getattr__, __dir__ = lazy_exports(__name__, _HOME)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from gradscope.lazy import lazy_exports
+
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "derive_jacobian": "gradscope.symbolic.jacobian",
@@ -78,18 +80,10 @@ __all__ = [
     "symbolic_rnn",
 ]
 
+_lazy_getattr, __dir__ = lazy_exports(__name__, _EXPORTS)
+
 
 def __getattr__(name: str) -> Any:
     if name == "latex":  # the rendering subpackage, loaded on first use
         return importlib.import_module("gradscope.symbolic.latex")
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'gradscope.symbolic' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # cache: later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    return _lazy_getattr(name)

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+__all__ = ["gradscope_rng", "gradscope_seed", "pytest_addoption"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradscope")

@@ -28,8 +28,9 @@ must not pull in the loop (that would be an import cycle).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gradscope.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from gradscope.numeric.graded.blocks import (
@@ -56,22 +57,22 @@ if TYPE_CHECKING:
     )
 
 _HOME = {
-    "COND_LIMIT": "blocks",
-    "MAX_BLOCK": "blocks",
-    "PER_FACTOR_ERROR": "blocks",
-    "GradedProduct": "blocks",
-    "block_loop": "blocks",
-    "graded_product": "blocks",
-    "SAFETY": "bounds",
-    "UNIT_ROUNDOFF": "bounds",
-    "json_error": "bounds",
-    "json_errors": "bounds",
-    "log10_bounds": "bounds",
-    "sorted_errors": "bounds",
-    "GradedValues": "jacobi",
-    "graded_log_singular_values": "jacobi",
-    "graded_singular_values": "jacobi",
-    "graded_svd": "jacobi",
+    "COND_LIMIT": ".blocks",
+    "MAX_BLOCK": ".blocks",
+    "PER_FACTOR_ERROR": ".blocks",
+    "GradedProduct": ".blocks",
+    "block_loop": ".blocks",
+    "graded_product": ".blocks",
+    "SAFETY": ".bounds",
+    "UNIT_ROUNDOFF": ".bounds",
+    "json_error": ".bounds",
+    "json_errors": ".bounds",
+    "log10_bounds": ".bounds",
+    "sorted_errors": ".bounds",
+    "GradedValues": ".jacobi",
+    "graded_log_singular_values": ".jacobi",
+    "graded_singular_values": ".jacobi",
+    "graded_svd": ".jacobi",
 }
 
 __all__ = [
@@ -93,16 +94,4 @@ __all__ = [
     "sorted_errors",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    try:
-        home = _HOME[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+__getattr__, __dir__ = lazy_exports(__name__, _HOME)
