@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gradscope.studies.analyze import Analysis, LayerAnalysis
 
-__all__ = ["analysis_json", "layer_message"]
+__all__ = ["analysis_json", "inputs_note", "layer_message"]
 
 
 def _pow10(log10_value: float) -> str:
@@ -56,6 +56,26 @@ def layer_message(layer: LayerAnalysis) -> str:
     )
 
 
+def inputs_note(result: Analysis) -> str:
+    """Which inputs drove the analysis, and what to pass when they were zeros.
+
+    Parameters
+    ----------
+    result : Analysis
+
+    Returns
+    -------
+    str
+        A sentence for the ``"inputs"`` record of ``analyze --json``.
+    """
+    if result.inputs is not None:
+        return f"inputs from {result.inputs}"
+    return (
+        f"no --inputs given: {result.T} steps of zero inputs (the state is driven by "
+        "the biases alone); pass --inputs for the sequences the model really sees"
+    )
+
+
 def analysis_json(result: Analysis) -> dict[str, Any]:
     """The JSON that ``gradscope analyze --json`` prints: the envelope, the record, the prose.
 
@@ -66,10 +86,12 @@ def analysis_json(result: Analysis) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"command": "analyze", **result.to_dict()}``, each layer with its
-        ``"message"`` (:func:`layer_message`) after its ``"verdict"``.
+        ``{"command": "analyze", **result.to_dict()}``, the inputs with a
+        ``"note"`` (:func:`inputs_note`), each layer with its ``"message"``
+        (:func:`layer_message`) after its ``"verdict"``.
     """
     record = result.to_dict()
+    record["inputs"] = {**record["inputs"], "note": inputs_note(result)}
     layers = []
     for layer, d in zip(result.layers, record["layers"], strict=True):
         out: dict[str, Any] = {}

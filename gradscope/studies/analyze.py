@@ -271,12 +271,6 @@ class Analysis:
     layers: tuple[LayerAnalysis, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        note = (
-            f"inputs from {self.inputs}"
-            if self.inputs is not None
-            else f"no --inputs given: {self.T} steps of zero inputs (the state is driven by "
-            "the biases alone); pass --inputs for the sequences the model really sees"
-        )
         return {
             "weights": self.source,
             "format": self.format,
@@ -286,7 +280,6 @@ class Analysis:
                 "path": self.inputs,
                 "T": self.T,
                 "zeros": self.inputs is None,
-                "note": note,
             },
             "initial_state": "zeros",
             "threshold": self.threshold,
