@@ -5,10 +5,8 @@ import it): :class:`~gradscope.symbolic.latex.printing.RNNLatexPrinter` holds th
 notation, :mod:`~gradscope.symbolic.latex.sections` the parts of a Jacobian or
 gradient derivation, :mod:`~gradscope.symbolic.latex.cells` an LSTM or GRU cell's,
 and :mod:`~gradscope.symbolic.latex.document` the whole document that
-``gradscope derive`` prints. The names below load (with SymPy) on first use.
+``gradscope derive`` prints. The names below load (with SymPy) on first use, e.g.
 
-Examples
---------
 >>> from gradscope.symbolic import derive_jacobian
 >>> from gradscope.symbolic.latex import render_jacobian
 >>> r"D_{2} W_{hh} D_{1} W_{hh}" in render_jacobian(derive_jacobian(hidden=2, T=2))
