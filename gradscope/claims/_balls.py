@@ -371,7 +371,7 @@ def _phi(name: str, c: Ball) -> Ball:
     return ACTIVATIONS[get_activation(name).name].phi(c)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Forward:
     """The forward pass in norm balls: ‖h_t − m[t]‖₂ ≤ r[t]; z[t−1][i] ∋ z_{t,i}."""
 
@@ -389,7 +389,7 @@ class Forward:
         return column([flint.arb(x, rt) for x in self.m[t].entries()])
 
 
-@dataclass
+@dataclass(frozen=True)
 class Problem:
     """One RNN and run at the working precision; W may be a ball of matrices."""
 
@@ -466,7 +466,11 @@ def forward(p: Problem, T: int) -> Forward:
     w_up = p.W_norm[1]
     m = ball_matrix(p.h0)
     r = flint.arb(0)
-    out = Forward(p.activation, [m], [r], [], [], 0)
+    ms: list[BallMat] = [m]
+    rs: list[Ball] = [r]
+    z_steps: list[list[Ball]] = []
+    d_steps: list[list[Ball]] = []
+    n_undecided = 0
     for t in range(T):
         Wm = p.W * m
         cs = [Wm[i, 0] + U[i, t] + p.b[i] for i in range(n)]
@@ -479,7 +483,7 @@ def forward(p: Problem, T: int) -> Forward:
             d, L, undecided = _dphi(p.activation, Z)
             y = _phi(p.activation, c)
             y_rad2 += y.rad() ** 2
-            out.undecided += undecided
+            n_undecided += undecided
             zs.append(Z)
             ds.append(d)
             lips.append(L)
@@ -489,11 +493,11 @@ def forward(p: Problem, T: int) -> Forward:
         # ‖h − φ(mid c)‖₂ ≤ max L · rc + ‖diag(L) W‖₂ r
         r = y_rad2.sqrt() + max_upper(lips) * rc + scaled_norm_upper(lips, p.row_norms, w_up) * r
         r = r.upper()
-        out.m.append(m)
-        out.r.append(r)
-        out.z.append(zs)
-        out.d.append(ds)
-    return out
+        ms.append(m)
+        rs.append(r)
+        z_steps.append(zs)
+        d_steps.append(ds)
+    return Forward(p.activation, ms, rs, z_steps, d_steps, n_undecided)
 
 
 def jacobian(p: Problem, d: list[Ball]) -> BallMat:
@@ -626,7 +630,7 @@ def frobenius_interval(mats: list[BallMat]) -> tuple[Ball, Ball]:
     return low, hi2.upper().sqrt().upper()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
     """One RNN run at the working precision: parameters, forward pass, products."""
 
