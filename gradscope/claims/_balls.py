@@ -373,7 +373,17 @@ def _phi(name: str, c: Ball) -> Ball:
 
 @dataclass(frozen=True)
 class Forward:
-    """The forward pass in norm balls: ‖h_t − m[t]‖₂ ≤ r[t]; z[t−1][i] ∋ z_{t,i}."""
+    """The forward pass in norm balls: ‖h_t − m[t]‖₂ ≤ r[t]; z[t−1][i] ∋ z_{t,i}.
+
+    Attributes
+    ----------
+    m, r : list
+        Centres (exact columns) and radii of h_0 … h_T.
+    z, d : list of list of Ball
+        Per step t = 1 … T, the balls around z_{t,i} and φ'(z_{t,i}).
+    activation, undecided : str, int
+        φ's name; how many relu derivatives were undecided (enclosed by [0, 1]).
+    """
 
     activation: str
     m: list[BallMat]
@@ -391,13 +401,23 @@ class Forward:
 
 @dataclass(frozen=True)
 class Problem:
-    """One RNN and run at the working precision; W may be a ball of matrices."""
+    """One RNN and run at the working precision; W may be a ball of matrices.
+
+    Attributes
+    ----------
+    W, W_rows, W_norm : BallMat, list of BallMat, tuple of Ball
+        W_hh as a ball matrix, its rows, and [lo, hi] around ‖W_hh‖₂.
+    row_norms, col_norms : list of Ball
+        Upper bounds on ‖W_{i,:}‖₂ and ‖W_{:,j}‖₂ (over the ball).
+    W_xh, b, h0, inputs, activation
+        The input weights and bias (balls), h_0, the (T, m) inputs, φ's name.
+    """
 
     W: BallMat
     W_rows: list[BallMat]
     W_norm: tuple[Ball, Ball]
-    row_norms: list[Ball]  # upper bounds on ‖W_{i,:}‖₂ (over the ball)
-    col_norms: list[Ball]  # upper bounds on ‖W_{:,j}‖₂
+    row_norms: list[Ball]
+    col_norms: list[Ball]
     W_xh: BallMat
     b: list[Ball]
     h0: FloatArray
@@ -632,7 +652,13 @@ def frobenius_interval(mats: list[BallMat]) -> tuple[Ball, Ball]:
 
 @dataclass(frozen=True)
 class Run:
-    """One RNN run at the working precision: parameters, forward pass, products."""
+    """One RNN run at the working precision: parameters, forward pass, products.
+
+    Attributes
+    ----------
+    p, fw : Problem, Forward or None
+        The parameters as balls; the forward pass (None: a linear RNN made without one).
+    """
 
     p: Problem
     fw: Forward | None  # None for a linear RNN without a forward pass (J_t = W_hh)
@@ -651,6 +677,7 @@ class Run:
         forward_pass: bool = False,
         W_radius: Ball | None = None,
     ) -> Run:
+        """Balls for the parameters and, unless linear (or ``forward_pass``), steps 1..end."""
         p = make_problem(W_hh, W_xh, b, h0, x[:end], activation, W_radius=W_radius)
         fw = forward(p, end) if forward_pass or activation != "linear" else None
         return cls(p, fw)
@@ -664,8 +691,10 @@ class Run:
         return norm_interval(M, e, tol)
 
     def log10_norm(self, start: int, end: int, tol: float) -> tuple[Ball, Ball]:
+        """Exact [lo, hi] around log10 ‖J_end ⋯ J_{start+1}‖₂."""
         return log10_bounds(*self.norm(start, end, tol))
 
     @property
     def undecided(self) -> int:
+        """How many relu derivatives the forward pass left undecided."""
         return 0 if self.fw is None else self.fw.undecided
