@@ -371,9 +371,19 @@ def _phi(name: str, c: Ball) -> Ball:
     return ACTIVATIONS[get_activation(name).name].phi(c)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Forward:
-    """The forward pass in norm balls: ‖h_t − m[t]‖₂ ≤ r[t]; z[t−1][i] ∋ z_{t,i}."""
+    """The forward pass in norm balls: ‖h_t − m[t]‖₂ ≤ r[t]; z[t−1][i] ∋ z_{t,i}.
+
+    Attributes
+    ----------
+    m, r : list
+        Centres (exact columns) and radii of h_0 … h_T.
+    z, d : list of list of Ball
+        Per step t = 1 … T, the balls around z_{t,i} and φ'(z_{t,i}).
+    activation, undecided : str, int
+        φ's name; how many relu derivatives were undecided (enclosed by [0, 1]).
+    """
 
     activation: str
     m: list[BallMat]
@@ -389,15 +399,25 @@ class Forward:
         return column([flint.arb(x, rt) for x in self.m[t].entries()])
 
 
-@dataclass
+@dataclass(frozen=True)
 class Problem:
-    """One RNN and run at the working precision; W may be a ball of matrices."""
+    """One RNN and run at the working precision; W may be a ball of matrices.
+
+    Attributes
+    ----------
+    W, W_rows, W_norm : BallMat, list of BallMat, tuple of Ball
+        W_hh as a ball matrix, its rows, and [lo, hi] around ‖W_hh‖₂.
+    row_norms, col_norms : list of Ball
+        Upper bounds on ‖W_{i,:}‖₂ and ‖W_{:,j}‖₂ (over the ball).
+    W_xh, b, h0, inputs, activation
+        The input weights and bias (balls), h_0, the (T, m) inputs, φ's name.
+    """
 
     W: BallMat
     W_rows: list[BallMat]
     W_norm: tuple[Ball, Ball]
-    row_norms: list[Ball]  # upper bounds on ‖W_{i,:}‖₂ (over the ball)
-    col_norms: list[Ball]  # upper bounds on ‖W_{:,j}‖₂
+    row_norms: list[Ball]
+    col_norms: list[Ball]
     W_xh: BallMat
     b: list[Ball]
     h0: FloatArray
@@ -466,7 +486,11 @@ def forward(p: Problem, T: int) -> Forward:
     w_up = p.W_norm[1]
     m = ball_matrix(p.h0)
     r = flint.arb(0)
-    out = Forward(p.activation, [m], [r], [], [], 0)
+    ms: list[BallMat] = [m]
+    rs: list[Ball] = [r]
+    z_steps: list[list[Ball]] = []
+    d_steps: list[list[Ball]] = []
+    n_undecided = 0
     for t in range(T):
         Wm = p.W * m
         cs = [Wm[i, 0] + U[i, t] + p.b[i] for i in range(n)]
@@ -479,7 +503,7 @@ def forward(p: Problem, T: int) -> Forward:
             d, L, undecided = _dphi(p.activation, Z)
             y = _phi(p.activation, c)
             y_rad2 += y.rad() ** 2
-            out.undecided += undecided
+            n_undecided += undecided
             zs.append(Z)
             ds.append(d)
             lips.append(L)
@@ -489,11 +513,11 @@ def forward(p: Problem, T: int) -> Forward:
         # ‖h − φ(mid c)‖₂ ≤ max L · rc + ‖diag(L) W‖₂ r
         r = y_rad2.sqrt() + max_upper(lips) * rc + scaled_norm_upper(lips, p.row_norms, w_up) * r
         r = r.upper()
-        out.m.append(m)
-        out.r.append(r)
-        out.z.append(zs)
-        out.d.append(ds)
-    return out
+        ms.append(m)
+        rs.append(r)
+        z_steps.append(zs)
+        d_steps.append(ds)
+    return Forward(p.activation, ms, rs, z_steps, d_steps, n_undecided)
 
 
 def jacobian(p: Problem, d: list[Ball]) -> BallMat:
@@ -626,9 +650,15 @@ def frobenius_interval(mats: list[BallMat]) -> tuple[Ball, Ball]:
     return low, hi2.upper().sqrt().upper()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
-    """One RNN run at the working precision: parameters, forward pass, products."""
+    """One RNN run at the working precision: parameters, forward pass, products.
+
+    Attributes
+    ----------
+    p, fw : Problem, Forward or None
+        The parameters as balls; the forward pass (None: a linear RNN made without one).
+    """
 
     p: Problem
     fw: Forward | None  # None for a linear RNN without a forward pass (J_t = W_hh)
@@ -647,6 +677,7 @@ class Run:
         forward_pass: bool = False,
         W_radius: Ball | None = None,
     ) -> Run:
+        """Balls for the parameters and, unless linear (or ``forward_pass``), steps 1..end."""
         p = make_problem(W_hh, W_xh, b, h0, x[:end], activation, W_radius=W_radius)
         fw = forward(p, end) if forward_pass or activation != "linear" else None
         return cls(p, fw)
@@ -660,8 +691,10 @@ class Run:
         return norm_interval(M, e, tol)
 
     def log10_norm(self, start: int, end: int, tol: float) -> tuple[Ball, Ball]:
+        """Exact [lo, hi] around log10 ‖J_end ⋯ J_{start+1}‖₂."""
         return log10_bounds(*self.norm(start, end, tol))
 
     @property
     def undecided(self) -> int:
+        """How many relu derivatives the forward pass left undecided."""
         return 0 if self.fw is None else self.fw.undecided
