@@ -21,7 +21,6 @@ contradiction is a floating-point phenomenon (clipping) or an exact identity
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -36,6 +35,7 @@ from gradscope.claims._proof import TOL, Interval, _floats, _lt, _narrow, _num
 from gradscope.claims.base import Counterexample, Part
 from gradscope.errors import ConfigError
 from gradscope.model import RNN
+from gradscope.records import json_number, json_numbers
 
 __all__ = [
     "Certificate",
@@ -72,8 +72,8 @@ class Enclosure:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "lower": _finite(self.lower),
-            "upper": _finite(self.upper),
+            "lower": json_number(self.lower),
+            "upper": json_number(self.upper),
             "precision_bits": self.precision_bits,
         }
 
@@ -115,13 +115,9 @@ class Certificate:
             "certified": self.certified,
             "statement": self.statement,
             "precision_bits": self.precision_bits,
-            "enclosures": {k: [_finite(a), _finite(b)] for k, (a, b) in self.enclosures.items()},
+            "enclosures": {k: json_numbers(pair) for k, pair in self.enclosures.items()},
             "details": dict(self.details),
         }
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None  # DESIGN.md §3: no ±Infinity in JSON
 
 
 def _bits(precision: int | None, max_precision: int) -> tuple[int, int]:

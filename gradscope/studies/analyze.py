@@ -57,9 +57,9 @@ from gradscope.studies.spectrum_report import (
     _LOOP,
     _N2,
     _PRODUCT_N3,
-    FLOAT_DECADES,
     WorkEstimate,
     check_work,
+    float64_resolvable,
     largest_fitting,
 )
 
@@ -188,8 +188,7 @@ class LayerAnalysis:
     @property
     def float_resolvable(self) -> int:
         """How many σ_i a float64 SVD of the formed product would get right."""
-        s = self.log10_singular_values
-        return int(np.sum(s >= s[0] - FLOAT_DECADES)) if math.isfinite(s[0]) else 0
+        return float64_resolvable(self.log10_singular_values)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (exact zeros, log10 = −inf, as None)."""

@@ -40,12 +40,31 @@ __all__ = [
     "compute_spectrum_report",
     "estimate_network_work",
     "estimate_spectrum_work",
+    "float64_resolvable",
     "largest_fitting",
 ]
 
 # A float64 SVD of the formed product resolves singular values down to about
 # eps·σ₁: log10(2^-52) ≈ −15.65 decades below the top.
 FLOAT_DECADES = -math.log10(2.0**-52)
+
+
+def float64_resolvable(log10_singular_values: np.ndarray) -> int:
+    """How many σ_i lie within float64's reach of σ₁ (what a float SVD gets right).
+
+    Parameters
+    ----------
+    log10_singular_values : ndarray
+        log10 σ_i in descending order; an exact zero is −inf.
+
+    Returns
+    -------
+    int
+        The number of values at most :data:`FLOAT_DECADES` below the first; 0 if the
+        first is −inf (the product is exactly zero).
+    """
+    s = log10_singular_values
+    return int(np.sum(s >= s[0] - FLOAT_DECADES)) if math.isfinite(s[0]) else 0
 
 
 #: Work a command estimates to take longer than this (seconds) is refused before it starts.
@@ -229,8 +248,7 @@ class SpectrumReport:
     @property
     def float_resolvable(self) -> int:
         """How many σ_i lie within float64's reach of σ₁ (what a float SVD gets right)."""
-        s = self.spectrum.log10_singular_values
-        return int(np.sum(s >= s[0] - FLOAT_DECADES)) if math.isfinite(s[0]) else 0
+        return float64_resolvable(self.spectrum.log10_singular_values)
 
     def to_dict(self, *, vectors: bool = False) -> dict[str, Any]:
         """A JSON-safe dict; ``vectors`` adds the top singular vectors (matrix-free only)."""
