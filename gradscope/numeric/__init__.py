@@ -10,8 +10,8 @@ report or cli). Its modules:
   ``forward`` is not listed here: the name is the module's);
 * :mod:`~gradscope.numeric.cells` — LSTM and GRU forward passes and steps;
 * :mod:`~gradscope.numeric.products` — log10 norms of Jacobian products, memory horizons;
-* :mod:`~gradscope.numeric.spectrum` — every singular value and Lyapunov exponent
-  (the graded engine);
+* :mod:`~gradscope.numeric.spectrum` — every singular value (the graded engine);
+* :mod:`~gradscope.numeric.lyapunov` — the Lyapunov exponents, all n or the top k;
 * :mod:`~gradscope.numeric.matrixfree` — the top k singular triplets, matrix-free;
 * :mod:`~gradscope.numeric.enclose` — rigorous enclosures (python-flint, lazily);
 * :mod:`~gradscope.numeric.gradient` — BPTT gradients;
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         bptt_gradient,
         loss,
     )
+    from gradscope.numeric.lyapunov import LyapunovResult, compute_lyapunov, lyapunov_exponents
     from gradscope.numeric.matrixfree import (
         TopSpectrumResult,
         compute_top_spectrum,
@@ -73,13 +74,10 @@ if TYPE_CHECKING:
         scan_product,
     )
     from gradscope.numeric.spectrum import (
-        LyapunovResult,
         SpectrumResult,
-        compute_lyapunov,
         compute_singular_values,
         compute_spectrum,
         log10_singular_values,
-        lyapunov_exponents,
     )
     from gradscope.numeric.steps import (
         ArraySteps,
@@ -106,13 +104,13 @@ _HOME = {
     "log10_norm_trajectory": ".products",
     "log10_product_norm": ".products",
     "scan_product": ".products",
-    "LyapunovResult": ".spectrum",
+    "LyapunovResult": ".lyapunov",
     "SpectrumResult": ".spectrum",
-    "compute_lyapunov": ".spectrum",
+    "compute_lyapunov": ".lyapunov",
     "compute_singular_values": ".spectrum",
     "compute_spectrum": ".spectrum",
     "log10_singular_values": ".spectrum",
-    "lyapunov_exponents": ".spectrum",
+    "lyapunov_exponents": ".lyapunov",
     "TopSpectrumResult": ".matrixfree",
     "compute_top_spectrum": ".matrixfree",
     "log10_top_singular_values": ".matrixfree",

@@ -17,7 +17,9 @@ one-sided Jacobi in log-scaled form, which gives every singular value to a small
 relative error (Demmel & Veselić 1992; Stewart 1995).
 
 :func:`lyapunov_exponents` gives the QR-method estimates of the Lyapunov
-exponents, which are *asymptotic rates*, not finite-T singular values.
+exponents, which are *asymptotic rates*, not finite-T singular values; it lives
+in :mod:`gradscope.numeric.lyapunov` (with :func:`compute_lyapunov` and
+:class:`LyapunovResult`, the top k of them) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from gradscope.numeric.forward import rnn_steps
 from gradscope.numeric.graded.blocks import GradedProduct, graded_product
 from gradscope.numeric.graded.bounds import SAFETY, json_errors, log10_bounds, sorted_errors
 from gradscope.numeric.graded.jacobi import graded_singular_values
+from gradscope.numeric.lyapunov import LyapunovResult, compute_lyapunov, lyapunov_exponents
 from gradscope.numeric.steps import Steps, check_range, unbatched_steps
 from gradscope.records import json_number, json_numbers
 
@@ -56,17 +59,6 @@ FloatArray = NDArray[np.float64]
 LN10 = math.log(10.0)
 
 JacobiansLike = Steps | ArrayLike | Iterable[ArrayLike]
-
-
-def _check_warmup(warmup: int, start: int, end: int | None) -> int:
-    if isinstance(warmup, bool) or not isinstance(warmup, int | np.integer) or warmup < 0:
-        raise ConfigError(f"warmup must be a non-negative integer, got {warmup!r}")
-    if end is not None and warmup >= end - start:
-        raise ConfigError(
-            f"warmup={warmup} leaves no steps to average: the window start={start}, "
-            f"end={end} has {end - start} factors"
-        )
-    return int(warmup)
 
 
 def log10_singular_values(
@@ -131,55 +123,6 @@ def log10_singular_values(
     ([-457.5749, -457.5749], -457.5749)
     """
     return compute_singular_values(jacobians, start=start, end=end).log10_singular_values.copy()
-
-
-def lyapunov_exponents(
-    jacobians: JacobiansLike, *, start: int = 0, end: int | None = None, warmup: int = 0
-) -> FloatArray:
-    r"""Lyapunov exponents (natural log per step, descending) by QR re-orthonormalisation.
-
-    :math:`\lambda_i \approx \frac{1}{end - start - warmup} \sum_t \log|R^{(t)}_{ii}|`
-    where :math:`J_t Q_{t-1} = Q_t R^{(t)}` (the discrete QR method of Benettin
-    et al. 1980), summed over the steps after the first ``warmup``.
-
-    These are estimates of *asymptotic* rates: for i.i.d. or ergodic steps
-    :math:`\lambda_i = \lim_{T\to\infty} \frac1T \log\sigma_i(J_T \cdots J_1)`.
-    They are **not** the finite-T singular values: use
-    :func:`log10_singular_values` for those (at finite T the two differ by
-    O(1/T) terms, and a transient can make them differ a lot).
-
-    Parameters
-    ----------
-    jacobians : (T, n, n) array_like, iterable of (n, n) arrays, or Steps
-    start, end : int, optional
-        The window, as in :func:`log10_singular_values`.
-    warmup : int, optional
-        Steps after ``start`` that orient ``Q`` but are left out of the average
-        (default 0), to drop the transient of the first factors.
-
-    Returns
-    -------
-    (n,) ndarray
-        :math:`\lambda_1 \ge \dots \ge \lambda_n`, per step, natural log;
-        ``-inf`` for a direction lost to an exact rank deficiency.
-
-    Raises
-    ------
-    ConfigError
-        As :func:`log10_singular_values`, and if ``warmup`` is negative or
-        leaves no steps to average.
-
-    Examples
-    --------
-    For a constant Jacobian the exponents are the logs of the eigenvalue
-    moduli, here 2 and 1/2:
-
-    >>> import numpy as np
-    >>> W = np.array([[2.0, 1.0], [0.0, 0.5]])
-    >>> np.round(lyapunov_exponents(np.stack([W] * 200), warmup=20), 6).tolist()
-    [0.693147, -0.693147]
-    """
-    return compute_lyapunov(jacobians, start=start, end=end, warmup=warmup).exponents.copy()
 
 
 def _log10_errors(product: GradedProduct, log_sigma: FloatArray, reduction: float) -> FloatArray:
@@ -412,108 +355,3 @@ def compute_singular_values(
     """
     steps, start, end = unbatched_steps(jacobians, start, end)
     return _spectrum(steps, start, end, activation=None, seed=None)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LyapunovResult:
-    r"""QR-method Lyapunov exponents of :math:`J_{end} \cdots J_{start+1}`, with their error.
-
-    Attributes
-    ----------
-    exponents : (n,) ndarray
-        :math:`\lambda_1 \ge \dots \ge \lambda_n`, natural log per step;
-        ``-inf`` for a direction lost to an exact rank deficiency.
-    lyapunov_error : (n,) ndarray
-        A bound on the rounding error of each exponent (natural log per step)
-        for the given start basis (the identity), against the same QR
-        iteration in exact arithmetic on the stored float64 Jacobians: the
-        engine's per-direction bound (as for the singular values) over the
-        averaged steps, times :data:`SAFETY`. NaN beside an exact ``-inf``. It
-        says nothing of how far a finite-T estimate is from the asymptotic rate.
-    start, end, warmup : int
-        The window and the steps after ``start`` left out of the average.
-    averaged_steps : int
-        ``end - start - warmup``.
-    qr_count, longest_block : int
-    unit : str
-        ``"natural log per step"``.
-    """
-
-    exponents: FloatArray
-    lyapunov_error: FloatArray
-    start: int
-    end: int
-    warmup: int
-    averaged_steps: int
-    qr_count: int
-    longest_block: int
-    unit: str = "natural log per step"
-
-    def __post_init__(self) -> None:
-        for name in ("exponents", "lyapunov_error"):
-            arr = np.array(getattr(self, name), dtype=np.float64, copy=True)
-            arr.flags.writeable = False
-            object.__setattr__(self, name, arr)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict (``-inf`` as None; errors as :func:`json_errors`)."""
-        return {
-            "product": f"dh_{self.end}/dh_{self.start}",
-            "start": self.start,
-            "end": self.end,
-            "warmup": self.warmup,
-            "averaged_steps": self.averaged_steps,
-            "unit": self.unit,
-            "exponents": json_numbers(self.exponents),
-            "lyapunov_error": json_errors(self.lyapunov_error),
-            "qr_count": self.qr_count,
-            "longest_block": self.longest_block,
-        }
-
-
-def compute_lyapunov(
-    jacobians: JacobiansLike, *, start: int = 0, end: int | None = None, warmup: int = 0
-) -> LyapunovResult:
-    r"""Lyapunov exponents by the discrete QR method, with their rounding-error bounds.
-
-    The record behind :func:`lyapunov_exponents` (same arguments, same values).
-
-    Returns
-    -------
-    LyapunovResult
-
-    Raises
-    ------
-    ConfigError
-        As :func:`lyapunov_exponents`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> W = np.array([[2.0, 1.0], [0.0, 0.5]])
-    >>> result = compute_lyapunov(np.stack([W] * 200), warmup=20)
-    >>> np.round(result.exponents, 6).tolist(), bool(result.lyapunov_error.max() < 1e-4)
-    ([0.693147, -0.693147], True)
-    """
-    steps, start, end = unbatched_steps(jacobians, start, end)
-    warmup = _check_warmup(warmup, start, end)
-    product = graded_product(steps, start, end, accumulate=False, warmup=warmup)
-    assert product.log_error is not None
-    rates = product.log_diag / product.averaged_steps
-    exponents = np.sort(rates)[::-1]
-    per_row = np.zeros(rates.size)  # rows past the last R are directions lost exactly
-    per_row[: product.log_error.size] = product.log_error[: rates.size]
-    total = SAFETY * sorted_errors(exponents, rates, per_row)
-    total[total > 1.0] = np.inf  # past a relative error of 1 the first-order bound says nothing
-    errors = total / product.averaged_steps
-    errors[~np.isfinite(exponents)] = np.nan if product.zeros_exact else np.inf
-    return LyapunovResult(
-        exponents=exponents,
-        lyapunov_error=errors,
-        start=start,
-        end=start + product.steps,
-        warmup=warmup,
-        averaged_steps=product.averaged_steps,
-        qr_count=product.qr_count,
-        longest_block=product.longest_block,
-    )

@@ -269,6 +269,7 @@ def block_loop(
     keep_bytes: int = 0,
     leading: int | None = None,
     advance: Callable[[int], None] | None = None,
+    on_block: Callable[[int, FloatArray], None] | None = None,
 ) -> GradedProduct:
     r"""The block loop: apply ``factors`` to ``V`` (the identity if None), keeping it graded.
 
@@ -310,6 +311,10 @@ def block_loop(
         guard vectors, whose accuracy only speeds convergence.
     advance : callable, optional
         Called with 1 as each step is applied (a progress bar's ``advance``).
+    on_block : callable, optional
+        Called after each accepted QR with ``(t, log_diag)``: the step of the
+        block's last factor and the running ``log_diag`` (its sums so far, zero
+        before the warm-up ends; the array is not kept, copy it to keep it).
     marks : collection of int
         Steps t (``start < t``) at which to keep a copy of the graded factor of
         the product so far in ``marked`` (needs ``accumulate``).
@@ -430,6 +435,8 @@ def block_loop(
         with np.errstate(divide="ignore"):
             logd = np.log(np.abs(np.diagonal(Rc)))
         log_diag = log_diag[:K] + (logd + beta if t_last > boundary else 0.0)
+        if on_block is not None:
+            on_block(t_last, log_diag)
         sums[0] += 3  # _tidy's beta, the group's log scale (twice)
         if U is not None:
             span = alpha * budget  # the block's predicted log κ (inf: unknown)
