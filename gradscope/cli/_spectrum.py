@@ -70,6 +70,22 @@ from gradscope.cli.options import (
     help="Compute only the K largest singular values (default: all n).",
 )
 @click.option(
+    "--lyapunov-top",
+    "lyapunov_top",
+    type=int,
+    metavar="K",
+    help="Also the top K Lyapunov exponents (natural log per step) by K columns of the QR "
+    "method, never forming a Jacobian (O(T n² K)), with a rounding bound and a "
+    "batch-means standard error; --json adds their running estimates (history).",
+)
+@click.option(
+    "--warmup",
+    type=int,
+    metavar="W",
+    help="With --lyapunov-top: steps after --start that orient the K columns but are left "
+    "out of the average (default 0).",
+)
+@click.option(
     "--method",
     type=click.Choice(("auto", "graded", "matrix-free")),
     default="auto",
@@ -117,6 +133,8 @@ def spectrum(
     end: int | None,
     show: int,
     top: int | None,
+    lyapunov_top: int | None,
+    warmup: int | None,
     method: str,
     vectors: bool,
     certify: bool,
@@ -139,6 +157,7 @@ def spectrum(
       gradscope spectrum --family orthogonal --norm 0.9 --T 1000
       gradscope spectrum --hidden 2048 --radius 1 --T 1000 --top 8
       gradscope spectrum --hidden 6 --norm 1.1 --T 300 --certify
+      gradscope spectrum --hidden 1024 --radius 2 --T 1500 --top 1 --lyapunov-top 8 --warmup 300
     """
     from gradscope.errors import ConfigError
     from gradscope.numeric.matrixfree import check_memory, choose_method
@@ -152,6 +171,16 @@ def spectrum(
         )
     if vectors and method == "graded":
         raise click.UsageError("--vectors needs --method matrix-free (or auto)")
+    if warmup is not None and lyapunov_top is None:
+        raise click.UsageError(
+            "--warmup leaves steps out of the Lyapunov average: add --lyapunov-top K"
+        )
+    if lyapunov_top is not None and lyapunov_top < 1:
+        raise click.BadParameter(
+            f"{lyapunov_top} exponents: ask for at least 1", param_hint="'--lyapunov-top'"
+        )
+    if warmup is not None and warmup < 0:
+        raise click.BadParameter(f"{warmup} is negative", param_hint="'--warmup'")
     if max_bits is not None and not certify:
         raise click.UsageError("--max-bits limits the exact product of --certify: add --certify")
     if certify and (vectors or method == "matrix-free"):
@@ -261,6 +290,19 @@ def spectrum(
         )
 
     chosen = resolve_method(rnn.hidden_size, steps)
+    if lyapunov_top is not None:
+        if lyapunov_top > rnn.hidden_size:
+            raise click.BadParameter(
+                f"{lyapunov_top} is more than n = {rnn.hidden_size} exponents",
+                param_hint="'--lyapunov-top'",
+            )
+        window = (end if end is not None else steps) - start
+        if (warmup or 0) >= window:
+            raise click.BadParameter(
+                f"{warmup} leaves no steps to average: the window --start {start} to --end "
+                f"{end if end is not None else steps} has {window} factors",
+                param_hint="'--warmup'",
+            )
 
     from gradscope.numeric.enclose import EnclosureSizeError
     from gradscope.studies.spectrum_report import compute_spectrum_report
@@ -280,6 +322,8 @@ def spectrum(
             python=python,
             certify=certify,
             max_bits=max_bits,
+            lyapunov_top=lyapunov_top,
+            warmup=warmup or 0,
         )
     except EnclosureSizeError as exc:
         raise click.UsageError(_size_message(exc, end if end is not None else steps)) from None
@@ -349,6 +393,10 @@ def spectrum(
                 ]
             )
         )
+    if not as_json and report.lyapunov is not None:
+        from gradscope.report.text import render_lyapunov
+
+        click.echo("\n" + render_lyapunov(report.lyapunov, show=show))
 
 
 def _size_message(exc: Any, end: int) -> str:

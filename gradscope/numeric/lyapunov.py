@@ -122,8 +122,11 @@ class LyapunovResult:
         steps, :math:`\hat\lambda = \sum L_j m_j / \sum L_j` and
         :math:`\mathrm{SE}^2 = \sum_j (L_j/\bar L)^2 (m_j - \hat\lambda)^2 / (B(B-1))`.
         Valid when the batches are long beside the correlation time of
-        :math:`\log|R_{ii}|`; NaN when fewer than :data:`MIN_BATCHES` batches
-        form (too few steps or blocks) and beside a ``-inf``.
+        :math:`\log|R_{ii}|`. A k-column run caps its blocks at a batch's share
+        of the steps, so every batch forms; the whole-identity default keeps the
+        graded product's blocks (bit for bit), and long blocks can merge
+        batches. NaN when fewer than :data:`MIN_BATCHES` batches form (too few
+        steps or blocks) and beside a ``-inf``.
     history : (c, k) ndarray
         Running estimates (each row sorted descending) at ``history_steps``: the
         sums so far over the averaged steps so far, at the first QR at or after
@@ -374,7 +377,7 @@ def compute_lyapunov(
             accumulate=False,
             warmup=warmup,
             cond_limit=COND_LIMIT,
-            max_block=MAX_BLOCK,
+            max_block=MAX_BLOCK if V is None else _batch_cap(start, warmup, end),
             error_per_factor=PER_FACTOR_ERROR if V is None else KCOLUMN_ERROR_PER_FACTOR,
             keep_bytes=8 * n * n if steps.T is None else 0,  # a stream's factor: its matrix
             advance=bar.advance,
@@ -408,6 +411,14 @@ def compute_lyapunov(
         qr_count=product.qr_count,
         longest_block=product.longest_block,
     )
+
+
+def _batch_cap(start: int, warmup: int, end: int | None) -> int:
+    """Most steps per block of a k-column run: a batch's share of the averaged steps, so that
+    every one of the :data:`BATCHES` batches ends on its own QR (at most ``MAX_BLOCK``)."""
+    if end is None:
+        return MAX_BLOCK
+    return max(1, min(MAX_BLOCK, (end - start - warmup) // BATCHES))
 
 
 def _log_kappa(steps: Steps, V: FloatArray | None) -> float | None:

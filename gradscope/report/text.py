@@ -12,11 +12,18 @@ from gradscope.report.table import format_log10, format_table
 
 if TYPE_CHECKING:
     from gradscope.claims.base import ClaimCheck
+    from gradscope.numeric.lyapunov import LyapunovResult
     from gradscope.studies.analyze import Analysis
     from gradscope.studies.bound import BoundResult, BoundRow
     from gradscope.studies.spectrum_report import SpectrumReport
 
-__all__ = ["render_analysis", "render_bound", "render_checks", "render_spectrum"]
+__all__ = [
+    "render_analysis",
+    "render_bound",
+    "render_checks",
+    "render_lyapunov",
+    "render_spectrum",
+]
 
 
 def _threshold_label(threshold: float) -> str:
@@ -185,6 +192,33 @@ def render_spectrum(report: SpectrumReport, *, show: int = 12) -> str:
     if report.python is not None:
         summary.append(f"the same network in Python: import gradscope; {report.python}")
     return "\n".join([header, "", table, "", *summary])
+
+
+def render_lyapunov(result: LyapunovResult, *, show: int = 12) -> str:
+    """The top k Lyapunov exponents of ``gradscope spectrum --lyapunov-top K``, a table."""
+    rows = [
+        [str(i + 1), "−∞" if lam == -math.inf else f"{lam:.6f}", f"{se:.1e}", f"{err:.1e}"]
+        for i, (lam, se, err) in enumerate(
+            zip(result.exponents, result.standard_error, result.lyapunov_error, strict=True)
+        )
+    ][:show]
+    more = (
+        [f"(and {result.exponents.size - show} more: --json)"]
+        if result.exponents.size > show
+        else []
+    )
+    return "\n".join(
+        [
+            f"top {result.k} Lyapunov exponents over steps {result.start + result.warmup + 1}.."
+            f"{result.end} (warm-up {result.warmup}; natural log per step, QR method, "
+            f"{result.qr_count} QRs)",
+            "",
+            format_table(["i", "λ_i", "std. error", "rounding"], rows, align="rrrr"),
+            *more,
+            "std. error: batch means (statistical, as an estimate of the asymptotic rate); "
+            "rounding: a bound against the same iteration in exact arithmetic",
+        ]
+    )
 
 
 def _num(x: float | None) -> str:

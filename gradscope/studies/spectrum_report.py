@@ -30,6 +30,7 @@ from gradscope.studies.bound import judging_slack, log10_norm_bound
 
 if TYPE_CHECKING:
     from gradscope.numeric.enclose import SpectrumEnclosure
+    from gradscope.numeric.lyapunov import LyapunovResult
     from gradscope.numeric.matrixfree import TopSpectrumResult
 
 __all__ = [
@@ -66,6 +67,12 @@ def float64_resolvable(log10_singular_values: np.ndarray) -> int:
     s = log10_singular_values
     return int(np.sum(s >= s[0] - FLOAT_DECADES)) if math.isfinite(s[0]) else 0
 
+
+LYAPUNOV_NOTE = (
+    "top k Lyapunov exponents, natural log per step, by k columns of the QR method after "
+    "the warm-up: asymptotic rates, not finite-T singular values; lyapunov_error bounds "
+    "the rounding, standard_error (batch means) the statistical spread"
+)
 
 #: Work a command estimates to take longer than this (seconds) is refused before it starts.
 MAX_SECONDS = 600.0
@@ -228,6 +235,8 @@ class SpectrumReport:
     that method was used, and then ``spectral_radius`` is None (it would need
     an O(n³) eigensolver). ``enclosure`` holds the proved intervals of every
     log10 σ_i when the report was certified (all n of them, also with ``top``).
+    ``lyapunov`` holds the top k Lyapunov exponents when they were asked for
+    (``lyapunov_top``); with ``top`` the spectrum itself reports none.
     """
 
     spectrum: SpectrumResult
@@ -244,6 +253,7 @@ class SpectrumReport:
     matrix_free: TopSpectrumResult | None = None
     python: str | None = None
     enclosure: SpectrumEnclosure | None = None
+    lyapunov: LyapunovResult | None = None
 
     @property
     def float_resolvable(self) -> int:
@@ -273,9 +283,22 @@ class SpectrumReport:
             "log10_singular_values": sp["log10_singular_values"],
             "log10_error": sp["log10_error"],
             **self._certified(len(sp["log10_singular_values"])),
-            "lyapunov_exponents": sp["lyapunov_exponents"],
-            "lyapunov_note": "natural log per step, QR method: asymptotic rates, "
-            "not finite-T singular values",
+            # the whole spectrum's exponents (all n, QR method, no warm-up); with top they
+            # would be the first pass's unconverged estimates, and are left out
+            **(
+                {}
+                if self.top is not None
+                else {
+                    "lyapunov_exponents": sp["lyapunov_exponents"],
+                    "lyapunov_note": "natural log per step, QR method: asymptotic rates, "
+                    "not finite-T singular values",
+                }
+            ),
+            **(
+                {}
+                if self.lyapunov is None
+                else {"lyapunov": {**self.lyapunov.to_dict(history=True), "note": LYAPUNOV_NOTE}}
+            ),
             "bound": {
                 "log10_bound": json_number(self.log10_bound),
                 "formula": "(end - start) * log10(gamma * ||W_hh||_2)",
@@ -349,6 +372,8 @@ def compute_spectrum_report(
     python: str | None = None,
     certify: bool = False,
     max_bits: int | None = None,
+    lyapunov_top: int | None = None,
+    warmup: int = 0,
 ) -> SpectrumReport:
     """The spectrum of ∂h_end/∂h_start with the bound and the weights' norm and radius.
 
@@ -372,6 +397,12 @@ def compute_spectrum_report(
         large to enclose is refused before the spectrum is computed.
     max_bits : int, optional
         With ``certify``: the size limit passed on (default: the one for this n).
+    lyapunov_top : int, optional
+        Also the top k Lyapunov exponents over the same window
+        (:func:`~gradscope.numeric.lyapunov.compute_lyapunov`, k columns from the
+        identity, no Jacobian formed), after ``warmup`` steps.
+    warmup : int
+        Steps after ``start`` left out of the Lyapunov average (with ``lyapunov_top``).
 
     Raises
     ------
@@ -420,6 +451,16 @@ def compute_spectrum_report(
             )
         norm, radius = spectral_norm(rnn.W_hh), spectral_radius(rnn.W_hh)
     bound = log10_norm_bound(result.steps, rnn.activation.gamma, norm)
+    lyapunov: LyapunovResult | None = None
+    if lyapunov_top is not None:
+        from gradscope.numeric.forward import rnn_steps
+        from gradscope.numeric.lyapunov import compute_lyapunov
+
+        lyapunov = compute_lyapunov(
+            rnn_steps(rnn, x, h0), start=start, end=end, warmup=warmup, k=lyapunov_top
+        )
+    elif warmup:
+        raise ConfigError("warmup goes with the Lyapunov exponents: give lyapunov_top=k")
     return SpectrumReport(
         spectrum=result,
         spectral_norm=norm,
@@ -435,6 +476,7 @@ def compute_spectrum_report(
         matrix_free=mf,
         python=python,
         enclosure=enclosure,
+        lyapunov=lyapunov,
     )
 
 
@@ -456,7 +498,9 @@ def _matrix_free_spectrum(
     result = SpectrumResult(
         log10_singular_values=mf.log10_singular_values,
         log10_error=mf.log10_error,
-        lyapunov_exponents=mf.lyapunov_exponents,
+        # not reported (SpectrumReport.to_dict): the matrix-free pass gives no converged
+        # exponents; lyapunov_top computes them (compute_lyapunov)
+        lyapunov_exponents=np.full(top, np.nan),
         start=mf.start,
         end=mf.end,
         hidden=rnn.hidden_size,
