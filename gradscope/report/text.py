@@ -196,6 +196,7 @@ def render_spectrum(report: SpectrumReport, *, show: int = 12) -> str:
 
 def render_lyapunov(result: LyapunovResult, *, show: int = 12) -> str:
     """The top k Lyapunov exponents of ``gradscope spectrum --lyapunov-top K``, a table."""
+    assert result.standard_error is not None
     rows = [
         [str(i + 1), "−∞" if lam == -math.inf else f"{lam:.6f}", f"{se:.1e}", f"{err:.1e}"]
         for i, (lam, se, err) in enumerate(

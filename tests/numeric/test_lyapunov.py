@@ -273,3 +273,34 @@ def test_to_dict_has_the_unit_k_basis_and_history_on_request() -> None:
 def test_bad_arguments_are_config_errors(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         compute_lyapunov(np.random.default_rng(0).standard_normal((50, 5, 5)), **kwargs)  # type: ignore[arg-type]
+
+
+def test_k_column_bound_covers_a_qr_every_step_over_the_harness_cases() -> None:
+    """The accuracy harness's cases: the k-column run's rounding bound covers its distance
+    to the same iteration (same start block) with a QR after every step."""
+    from gradscope.numeric.graded.blocks import block_loop
+    from tests.numeric.harness import generate_cases
+
+    checked = 0
+    for case in generate_cases(70):
+        if case.T < 30 or case.explicit:
+            continue
+        steps = case.steps()
+        k = min(3, steps.n)
+        res = compute_lyapunov(steps, k=k, warmup=5, basis="random", seed=1)
+        V = random_basis(steps.n, k, 1)
+        fine = block_loop(
+            steps.factors(0, case.T),
+            steps.n,
+            V,
+            accumulate=False,
+            warmup=5,
+            cond_limit=1.0,
+            max_block=1,
+        )
+        ref = np.sort(fine.log_diag / fine.averaged_steps)[::-1]
+        live = np.isfinite(res.exponents) & np.isfinite(ref) & np.isfinite(res.lyapunov_error)
+        gap = np.abs(res.exponents[live] - ref[live])
+        assert np.all(gap <= res.lyapunov_error[live] + 1e-13), case.name
+        checked += 1
+    assert checked >= 10
