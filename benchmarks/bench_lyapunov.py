@@ -76,7 +76,6 @@ def main() -> None:
     else:
         seed = 0
         V = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, k)))[0]
-    print(f"threadpools: {threadpoolctl.threadpool_info()}")
     print(
         f"case: tanh RNN, N = {n}, gain 2, T = {args.T}, warm-up {args.warmup}, "
         f"top {k}, basis {args.basis}"
@@ -99,6 +98,8 @@ def main() -> None:
     print(f"exponents: {np.round(ours.exponents, 6).tolist()}")
     print(f"rounding bound (max): {float(np.max(ours.lyapunov_error)):.2e}")
     print(f"standard error: {np.round(ours.standard_error, 5).tolist()}")
+    # after the runs, so that the pools loaded on the way (scipy's) are listed too
+    print(f"threadpools: {threadpoolctl.threadpool_info()}")
 
 
 if __name__ == "__main__":

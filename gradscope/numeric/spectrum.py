@@ -16,10 +16,12 @@ when its predicted condition number would pass ``1e10`` — with the row scales
 one-sided Jacobi in log-scaled form, which gives every singular value to a small
 relative error (Demmel & Veselić 1992; Stewart 1995).
 
-:func:`lyapunov_exponents` gives the QR-method estimates of the Lyapunov
-exponents, which are *asymptotic rates*, not finite-T singular values; it lives
-in :mod:`gradscope.numeric.lyapunov` (with :func:`compute_lyapunov` and
-:class:`LyapunovResult`, the top k of them) and is re-exported here.
+:func:`~gradscope.numeric.lyapunov.lyapunov_exponents` gives the QR-method
+estimates of the Lyapunov exponents, which are *asymptotic rates*, not finite-T
+singular values. It lives in :mod:`gradscope.numeric.lyapunov` (with
+:func:`~gradscope.numeric.lyapunov.compute_lyapunov` and
+:class:`~gradscope.numeric.lyapunov.LyapunovResult`: all n or the top k) and is
+re-exported here.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def log10_singular_values(
 
     See Also
     --------
-    lyapunov_exponents : the asymptotic growth rates instead.
+    gradscope.numeric.lyapunov.lyapunov_exponents : the asymptotic growth rates instead.
     compute_spectrum : the same for an RNN run, with diagnostics.
 
     Notes
