@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Literal
 
-__all__ = ["MIN_SIZE", "blas_pools", "pool_threads"]
+__all__ = ["MIN_SIZE", "at_most", "blas_pools", "pool_threads"]
 
 #: Inputs with fewer rows than this (the hidden size n) leave the pools alone.
 #: Measured on the development machine (2 cores, numpy 2.4.6, scipy 1.17.1,
@@ -169,3 +169,38 @@ def blas_pools(n: int, busy: Library, threads: int | None = None) -> Iterator[No
                 lib.set_num_threads(current)
         with _lock:
             _active[0] = False
+
+
+@contextmanager
+def at_most(threads: int) -> Iterator[None]:
+    """Lower every BLAS pool to at most ``threads`` threads for the duration; restore after.
+
+    For a unit of work that shares the cores with others (a sweep's worker gets
+    ``cores // jobs``). A pool already below ``threads`` keeps its count (a
+    limit is never raised). It does not count as an entry of :func:`blas_pools`,
+    which still limits the idle pool inside; no-op without threadpoolctl.
+
+    Parameters
+    ----------
+    threads : int
+        The most threads any pool may keep (at least 1).
+
+    Examples
+    --------
+    >>> import numpy
+    >>> with at_most(1):
+    ...     all(count == 1 for count in pool_threads().values())
+    True
+    """
+    saved: list[tuple[Any, int]] = []
+    try:
+        for lib, _ in _blas_pools():
+            current = int(lib.num_threads)
+            saved.append((lib, current))
+            if current > max(1, threads):
+                lib.set_num_threads(max(1, threads))
+        yield
+    finally:
+        for lib, current in saved:
+            if int(lib.num_threads) != current:
+                lib.set_num_threads(current)
