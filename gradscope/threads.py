@@ -38,13 +38,13 @@ from typing import Any, Literal
 __all__ = ["MIN_SIZE", "at_most", "blas_pools", "pool_threads"]
 
 #: Inputs with fewer rows than this (the hidden size n) leave the pools alone.
-#: Measured on the development machine (2 cores, numpy 2.4.6, scipy 1.17.1,
-#: threadpoolctl 3.8.0): entering and leaving costs 15-20 µs with a cached lookup
-#: (4 ``set_num_threads`` calls and 4 reads), building the lookup 3-4 ms once;
-#: ``compute_singular_values`` at n = 8, T = 100 takes about 4 ms, and at n = 32,
-#: T = 100 about 12 ms, so the skip is for claim-search sizes, and from n = 32 on
-#: the cost is below 0.2 % of a call. At n <= 64 OpenBLAS runs its products on
-#: one thread anyway (its own threshold), so nothing is lost by skipping there.
+#: Measured on the development machine (2 cores shared with other work,
+#: numpy 2.4.6, scipy 1.17.1, threadpoolctl 3.8.0; issue 18): building the
+#: lookup costs 6.5 ms once, entering and leaving with it cached 8.5 µs, while
+#: ``compute_singular_values`` of a tanh RNN at T = 100 takes 39 ms at n = 8,
+#: 49 ms at n = 32 and 74 ms at n = 64. Below n = 32 OpenBLAS multiplies on one
+#: thread anyway, so there is nothing to limit, and the 10⁴ calls of a claim
+#: search (n <= 8) never build the lookup at all.
 MIN_SIZE = 32
 
 Library = Literal["numpy", "scipy"]

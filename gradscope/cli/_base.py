@@ -260,19 +260,23 @@ def _default_threads(argv: Sequence[str]) -> int:
     work, so the slow runs are a second thread spinning beside other processes:
     OpenBLAS threads busy-wait; whole process, seconds, issue 18):
 
-    ============================================  ==============  ==============
-    command                                       --threads 1     --threads 2
-    ============================================  ==============  ==============
-    spectrum --top 1, weights file, n 2048, T 200  15.6, 16.7      41.5, 12.6
-    spectrum (graded), n 256, T 1000               8.7, 8.8        25.5, 336.8
-    ============================================  ==============  ==============
+    ==============================================  ============  =============
+    command                                         --threads 1   --threads 2
+    ==============================================  ============  =============
+    spectrum --top 1, weights file, n 2048, T 200    15.6, 16.7    41.5, 12.6
+    spectrum (graded), n 256, T 1000                 8.7, 8.8      25.5, 336.8
+    spectrum (graded), n 512, T 300                  45.3, 16.3    165.8, 240.2
+    bound --norm 0.9 --T 100                         0.93, 0.83    0.89, 0.97
+    check linear-norm-bound                          3.00, 3.08    2.94, 3.02
+    ==============================================  ============  =============
 
     so matrix-free top-k (``--top``) gets the usable cores
     (:func:`gradscope.machine.usable_cores`: ``os.sched_getaffinity`` lowered to
     the cgroup quota) and a sweep too (its workers share them out, cores // jobs:
-    gradscope.sweep); everything else, one thread: the graded loop's n = 256
-    kernels run no faster on two, and an idle second thread costs whole
-    factors when the cores are busy.
+    gradscope.sweep); everything else, one thread: ``bound`` and ``check`` gain
+    nothing from a second thread, and the graded spectrum loses whole factors
+    with it on a busy machine (the issue's own figures, on an idle one, have
+    two threads 1.4x faster for ``--top 1``: 8.75 s against 6.11 s).
     """
     from gradscope.machine import usable_cores
 
