@@ -152,6 +152,8 @@ class GradscopeGroup(click.Group):
     """
 
     def invoke(self, ctx: click.Context) -> Any:
+        # the command's own words, for its default BLAS threads (read before numpy loads)
+        ctx.meta["gradscope.argv"] = [*getattr(ctx, "_protected_args", ()), *ctx.args]
         try:
             return super().invoke(ctx)
         except SizeError as exc:  # too large for this machine: bad usage, exit 2
@@ -165,7 +167,14 @@ class GradscopeGroup(click.Group):
 
 
 def _emit_json(payload: dict[str, Any]) -> None:
-    """JSON alone on stdout; a NaN or infinity here is a bug, so refuse it."""
+    """JSON alone on stdout; a NaN or infinity here is a bug, so refuse it.
+
+    The BLAS threads of the run go into its ``settings`` (where it has them) as
+    ``blas_threads``: the same seed and the same ``--threads`` give the same bytes.
+    """
+    settings = payload.get("settings")
+    if isinstance(settings, dict) and "blas_threads" not in settings:
+        payload = {**payload, "settings": {**settings, "blas_threads": _THREADS[0]}}
     click.echo(json.dumps(payload, indent=2, allow_nan=False))
 
 
@@ -239,21 +248,68 @@ def _check_plot_path(path: str | None) -> None:
 
 _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
+#: The BLAS threads this run set (or found in the environment), for the JSON
+#: settings (:func:`_emit_json`); None before :func:`_set_blas_threads`.
+_THREADS: list[int | None] = [None]
 
-def _set_blas_threads(threads: int | None) -> None:
+
+def _default_threads(argv: Sequence[str]) -> int:
+    """The BLAS threads a command gets without ``--threads``, measured per method.
+
+    Measured on the development machine (2 cores shared with other sessions'
+    work, so the slow runs are a second thread spinning beside other processes:
+    OpenBLAS threads busy-wait; whole process, seconds, issue 18):
+
+    ==============================================  ============  =============
+    command                                         --threads 1   --threads 2
+    ==============================================  ============  =============
+    spectrum --top 1, weights file, n 2048, T 200    15.6, 16.7    41.5, 12.6
+    spectrum (graded), n 256, T 1000                 8.7, 8.8      25.5, 336.8
+    spectrum (graded), n 512, T 300                  45.3, 16.3    165.8, 240.2
+    bound --norm 0.9 --T 100                         0.93, 0.83    0.89, 0.97
+    check linear-norm-bound                          3.00, 3.08    2.94, 3.02
+    ==============================================  ============  =============
+
+    so matrix-free top-k (``--top``) gets the usable cores
+    (:func:`gradscope.machine.usable_cores`: ``os.sched_getaffinity`` lowered to
+    the cgroup quota) and a sweep too (its workers share them out, cores // jobs:
+    gradscope.sweep); everything else, one thread: ``bound`` and ``check`` gain
+    nothing from a second thread, and the graded spectrum loses whole factors
+    with it on a busy machine (the issue's own figures, on an idle one, have
+    two threads 1.4x faster for ``--top 1``: 8.75 s against 6.11 s).
+    """
+    from gradscope.machine import usable_cores
+
+    words = list(argv)
+    command = words[0] if words else None
+    top = any(w == "--top" or w.startswith("--top=") for w in words[1:])
+    if command == "sweep" or (command == "spectrum" and top):
+        return usable_cores()
+    return 1
+
+
+def _set_blas_threads(threads: int | None, argv: Sequence[str] = ()) -> None:
     """Fix the BLAS thread count before numpy is imported (it reads these variables once).
 
-    Default: 1, unless the user set one of the variables. gradscope's work is many
-    small and medium matrix products; one thread is as fast for those, and a busy
-    machine does not make a spinning second thread stall them (measured here:
-    n = 256, T = 1000 took 5 s on one thread, 150 s on two beside other work).
+    ``--threads N`` sets N; without it a variable the user set
+    (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) is
+    respected, and otherwise the command's default (:func:`_default_threads`).
+    The count is kept for the JSON settings.
     """
     import os
 
-    if threads is None and any(v in os.environ for v in _THREAD_VARIABLES):
-        return
+    if threads is None:
+        for var in _THREAD_VARIABLES:
+            if var in os.environ:
+                try:
+                    _THREADS[0] = max(1, int(os.environ[var]))
+                except ValueError:
+                    _THREADS[0] = None
+                return
+        threads = _default_threads(argv)
+    _THREADS[0] = threads
     for var in _THREAD_VARIABLES:
-        os.environ[var] = str(threads or 1)
+        os.environ[var] = str(threads)
 
 
 @click.group(cls=GradscopeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -261,7 +317,9 @@ def _set_blas_threads(threads: int | None) -> None:
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
-    help="BLAS threads (default 1 unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set).",
+    help="BLAS threads (default: the usable cores for spectrum --top and sweep, 1 "
+    "otherwise, unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set). "
+    "Recorded in the JSON settings.",
 )
 def main(threads: int | None) -> None:
     """gradscope: how gradients travel backwards through recurrent networks.
@@ -270,7 +328,7 @@ def main(threads: int | None) -> None:
     J_t = diag(φ'(z_t)) W_hh, and ∂h_T/∂h_k = J_T ⋯ J_{k+1} (T − k factors).
     Norms are spectral (largest singular value); log10 values never underflow.
     """
-    _set_blas_threads(threads)
+    _set_blas_threads(threads, click.get_current_context().meta.get("gradscope.argv", ()))
     import os
     import sys
 

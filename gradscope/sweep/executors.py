@@ -107,6 +107,21 @@ def plan_workers(jobs: int, pending: int, *, warn: Callable[[str], None]) -> int
     return workers
 
 
+def worker_threads(workers: int) -> int:
+    """BLAS threads of each of ``workers`` worker processes: ``max(1, cores // workers)``.
+
+    The usable cores (:func:`~gradscope.machine.usable_cores`) shared out;
+    ``workers`` 0 (serial, in this process) gets them all. Recorded in the
+    sweep's settings.
+
+    Examples
+    --------
+    >>> worker_threads(10**6)
+    1
+    """
+    return max(1, machine.usable_cores() // max(1, workers))
+
+
 def run_serial(tasks: Sequence[UnitTask]) -> Generator[UnitResult, None, None]:
     """Run the tasks one after the other in this process."""
     for task in tasks:
@@ -133,7 +148,7 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=init_worker,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), worker_threads(workers)),
     )
 
 

@@ -7,6 +7,7 @@ See :mod:`gradscope.sweep.units` for why each configuration is one batch, and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import warnings
 from collections.abc import Callable, Generator, Iterator
@@ -21,6 +22,7 @@ from gradscope.sweep.executors import (
     plan_workers,
     run_processes,
     run_serial,
+    worker_threads,
 )
 from gradscope.sweep.grid import Configuration, SweepGrid
 from gradscope.sweep.lock import lock_output
@@ -71,6 +73,11 @@ class SweepSummary:
     seconds : float
         Wall-clock time of the run (printed by the CLI's table line; left out of
         :meth:`to_dict`, whose JSON is byte-stable).
+    threads : int
+        BLAS threads of each unit: ``max(1, cores // workers)``
+        (:func:`~gradscope.sweep.executors.worker_threads`), all usable cores
+        when serial, 1 on a Dask cluster; in :meth:`to_dict`'s settings as
+        ``worker_blas_threads``.
     """
 
     grid: SweepGrid
@@ -82,6 +89,7 @@ class SweepSummary:
     skipped: int
     dropped_partial: bool
     seconds: float = field(compare=False)
+    threads: int = 1
 
     @property
     def python(self) -> str:
@@ -101,7 +109,7 @@ class SweepSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": "sweep",
-            "settings": self.grid.to_dict(),
+            "settings": {**self.grid.to_dict(), "worker_blas_threads": self.threads},
             "out": self.out,
             "format": self.format,
             "mode": self.mode,
@@ -169,7 +177,7 @@ def run_sweep(
         The format for ``emit`` (with ``out``, its suffix decides).
     jobs : int
         Local worker processes, at most one per configuration with missing
-        rows (:func:`~gradscope.sweep.executors.plan_workers`), one BLAS thread
+        rows (:func:`~gradscope.sweep.executors.plan_workers`), cores // workers BLAS threads
         each, none outliving this process; 1 runs in this process.
     scheduler : str, optional
         Address of a running Dask scheduler (instead of ``jobs``).
@@ -215,7 +223,7 @@ def run_sweep(
     else:
         lock = contextlib.nullcontext()
     with lock:
-        todo, skipped, dropped, mode = _measure(
+        todo, skipped, dropped, mode, threads = _measure(
             grid, out, fmt, jobs, scheduler, emit, progress, on_start, on_warning
         )
     return SweepSummary(
@@ -228,6 +236,7 @@ def run_sweep(
         skipped=skipped,
         dropped_partial=dropped,
         seconds=time.perf_counter() - t0,
+        threads=threads,
     )
 
 
@@ -275,8 +284,9 @@ def _measure(
     progress: Callable[[int, int], None] | None,
     on_start: Callable[[int, int, bool], None] | None,
     on_warning: Callable[[str], None] | None,
-) -> tuple[int, int, bool, str]:
-    """The body of :func:`run_sweep` (with ``out`` locked): (todo, skipped, dropped, mode)."""
+) -> tuple[int, int, bool, str, int]:
+    """The body of :func:`run_sweep` (with ``out`` locked): (todo, skipped, dropped, mode,
+    BLAS threads per unit)."""
     check_grid_size(grid)  # before the table is read or a row is planned
     cols = columns(grid.thresholds)
     done: set[RowKey] = set()
@@ -294,6 +304,8 @@ def _measure(
     else:
         workers = plan_workers(jobs, len(tasks), warn=on_warning or _warn)
         mode = f"jobs={workers}" if workers else "serial"
+    threads = 1 if scheduler is not None else worker_threads(workers)
+    tasks = [dataclasses.replace(task, threads=threads) for task in tasks]
     longest_first = sorted(tasks, key=lambda t: -t.cost)
     with contextlib.ExitStack() as stack:
         results: Generator[UnitResult, None, None]
@@ -329,7 +341,7 @@ def _measure(
             )
     if out is not None:
         sort_table(out, fmt, cols, grid_order(grid))
-    return todo, skipped, dropped, mode
+    return todo, skipped, dropped, mode, threads
 
 
 def _plan(grid: SweepGrid, done: set[RowKey]) -> list[UnitTask]:

@@ -3,7 +3,8 @@ r"""The unit of work of a sweep: one configuration with all of its seeds.
 :func:`measure_configuration` measures seeds ``0 … seeds − 1`` of one
 :class:`~gradscope.sweep.grid.Configuration` by one call of
 :func:`~gradscope.studies.bound.measure_instances` (the seeds stacked into one
-batch), with one BLAS thread, and returns the rows asked for. A row therefore
+batch), with its share of the BLAS threads (``UnitTask.threads``: the usable
+cores // the workers, issue 18), and returns the rows asked for. A row therefore
 depends only on its configuration and the number of seeds — never on the
 execution mode, the other configurations, or how the work was split or
 resumed (a configuration is measured with all its seeds even when only some
@@ -18,10 +19,8 @@ or 0.001, say) its batch-mates change in the last bit.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from gradscope.sweep.grid import Configuration
@@ -42,6 +41,9 @@ class UnitTask:
         As for :func:`~gradscope.studies.bound.measure_instances`.
     wanted : tuple of int
         The seed indices whose rows are returned.
+    threads : int
+        BLAS threads for the unit (a worker's share of the cores; never raised
+        above what the process has).
     """
 
     config: Configuration
@@ -52,6 +54,7 @@ class UnitTask:
     horizon_cap: int
     thresholds: tuple[float, ...]
     wanted: tuple[int, ...]
+    threads: int = 1
 
     @property
     def cost(self) -> float:
@@ -70,17 +73,8 @@ class UnitResult:
     seconds: float
 
 
-@cache
-def _blas_controller() -> Any:
-    try:
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-    except ImportError:  # optional: worker processes are pinned by environment variables
-        return None
-    return ThreadpoolController()
-
-
 def measure_configuration(task: UnitTask) -> UnitResult:
-    """Measure every seed of one configuration in one batch, with one BLAS thread.
+    """Measure every seed of one configuration in one batch, with ``task.threads`` BLAS threads.
 
     Returns
     -------
@@ -96,11 +90,9 @@ def measure_configuration(task: UnitTask) -> UnitResult:
     instances = [
         Instance(family=c.family, seed=task.seed, index=i, **scale) for i in range(task.seeds)
     ]
-    controller = _blas_controller()
-    pinned = (
-        controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()
-    )
-    with pinned:
+    from gradscope.threads import at_most
+
+    with at_most(task.threads):
         measured = measure_instances(
             instances,
             activation=c.activation,

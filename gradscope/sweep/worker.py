@@ -58,11 +58,12 @@ def _watch_parent(parent_pid: int) -> None:  # pragma: no cover - not Linux
     os._exit(1)
 
 
-def init_worker(parent_pid: int) -> None:
+def init_worker(parent_pid: int, threads: int = 1) -> None:
     """Prepare a freshly spawned worker; exit at once if its parent is already gone.
 
-    1. One BLAS/OpenMP thread: :data:`BLAS_THREAD_VARIABLES` are set to 1
-       (numpy is not loaded yet; the workers share the cores between them).
+    1. ``threads`` BLAS/OpenMP threads: :data:`BLAS_THREAD_VARIABLES` are set
+       to it (numpy is not loaded yet; the workers share the cores between
+       them: :func:`~gradscope.sweep.executors.worker_threads`).
     2. Ctrl-C is ignored: the parent receives it too, stops the pool and
        ends the workers, without each of them printing a traceback.
     3. On Linux, ``prctl(PR_SET_PDEATHSIG, SIGKILL)``: the kernel kills this
@@ -79,9 +80,11 @@ def init_worker(parent_pid: int) -> None:
     ----------
     parent_pid : int
         ``os.getpid()`` of the process that starts the pool.
+    threads : int
+        BLAS threads of this worker (at least 1).
     """
     for name in BLAS_THREAD_VARIABLES:
-        os.environ[name] = "1"
+        os.environ[name] = str(max(1, threads))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     linux = sys.platform.startswith("linux")
     if not (linux and _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0):

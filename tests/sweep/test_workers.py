@@ -215,9 +215,11 @@ def _probe() -> dict[str, object]:
 
 
 def test_worker_environment():
-    """Each worker: numpy not loaded before its first unit, one BLAS thread,
-    SIGKILL on parent death, Ctrl-C left to the parent."""
+    """Each worker: numpy not loaded before its first unit, its share of the cores as
+    BLAS threads (max(1, cores // workers), issue 18), SIGKILL on parent death, Ctrl-C
+    left to the parent."""
     pytest.importorskip("threadpoolctl")
+    from gradscope.machine import usable_cores
     from gradscope.sweep.executors import process_pool
 
     # The first task of a fresh worker is a builtin (nothing to import to unpickle it):
@@ -225,12 +227,13 @@ def test_worker_environment():
     # multiprocessing's bootstrap) has not loaded numpy.
     with process_pool(1) as pool:
         assert pool.submit(eval, "'numpy' in __import__('sys').modules").result(60) is False
-        probes = [pool.submit(_probe).result(timeout=60)]
+        probes = [(1, pool.submit(_probe).result(timeout=60))]
     with process_pool(2) as pool:
-        probes += [pool.submit(_probe).result(timeout=60) for _ in range(2)]
-    for probe in probes:
-        assert set(probe["env"].values()) == {"1"}
-        assert probe["blas_threads"] and set(probe["blas_threads"]) == {1}
+        probes += [(2, pool.submit(_probe).result(timeout=60)) for _ in range(2)]
+    for workers, probe in probes:
+        share = max(1, usable_cores() // workers)
+        assert set(probe["env"].values()) == {str(share)}
+        assert probe["blas_threads"] and set(probe["blas_threads"]) == {share}
         assert probe["pdeathsig"] == signal.SIGKILL
         assert probe["sigint"] is True
         assert probe["ppid"] == os.getpid()

@@ -58,10 +58,10 @@ from gradscope.numeric.graded.bounds import UNIT_ROUNDOFF
 from gradscope.numeric.graded.factors import LN2, Apply, Factor, RowScaled
 from gradscope.numeric.graded.fold import _GROUP_SPAN, _Group, _tidy
 from gradscope.numeric.graded.kernels import (
-    _NUMPY,
-    _SCIPY,
     _block_qr,
     _Kernels,
+    _kernels_for,
+    _managed_pools,
     _Reflectors,
 )
 from gradscope.numeric.graded.rounding import (
@@ -254,6 +254,7 @@ def _apply(apply: Apply, B: FloatArray | _Reflectors, kernels: _Kernels) -> tupl
     return out, e
 
 
+@_managed_pools
 def block_loop(
     factors: Iterable[Factor],
     n: int,
@@ -358,7 +359,7 @@ def block_loop(
     # A thin block (a matrix-free pass) goes to numpy too: scipy's wrappers cost more than
     # the product itself there (n = 512: 0.4 ms against 0.08 ms for one vector).
     matrices = first is None or isinstance(first.apply, RowScaled)
-    kernels = _SCIPY if matrices and 8 * b > n else _NUMPY
+    kernels = _kernels_for(matrices, n, b)
     beta = 0.0
     ell = np.zeros(b)
     U: FloatArray | None = np.eye(b) if accumulate else None

@@ -16,16 +16,21 @@ subnormal number reaches LAPACK.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gradscope.errors import NumericalError
+from gradscope.numeric.graded.factors import Factor, RowScaled
+from gradscope.threads import blas_pools
 
 __all__: list[str] = []  # internal to gradscope.numeric
 
@@ -280,6 +285,75 @@ def _triu_matmul(C: FloatArray, U: FloatArray) -> FloatArray:
 
 _NUMPY = _Kernels(np.matmul, _triu_matmul, _qr_rows_sorted, _numpy_svdvals)
 _SCIPY = _Kernels(_scipy_gemm, _scipy_triu_matmul, _householder, _scipy_svdvals)
+
+
+def _kernels_for(matrices: bool, n: int, b: int) -> _Kernels:
+    """The kernels of a loop over n-row factors on a block of b columns.
+
+    scipy's where the factors are matrices (``matrices``) and the block is not
+    thin; numpy's for Steps known only through ``apply`` (which use numpy
+    themselves) and for a thin block (a matrix-free pass), where scipy's wrappers
+    cost more than the product itself (n = 512: 0.4 ms against 0.08 ms for one
+    vector).
+    """
+    return _SCIPY if matrices and 8 * b > n else _NUMPY
+
+
+#: From this n on, scipy's pool keeps its threads in a loop on scipy's kernels;
+#: below, one thread. Measured (issue 18; 2 cores, tanh RNN, case (a) of
+#: benchmarks/bench_spectrum.py, ``compute_singular_values``, seconds, pools set
+#: with threadpoolctl as numpy/scipy threads):
+#:
+#: ========  =======  =======  =======  =======
+#: n, T      2/2      1/2      2/1      1/1
+#: ========  =======  =======  =======  =======
+#: 256, 1000 10.04    10.86    7.09     7.06
+#: 512, 200   7.89     7.89    9.87     9.77
+#: ========  =======  =======  =======  =======
+#:
+#: so at n = 256 a second scipy thread costs 1.4x, at n = 512 it saves 1.25x,
+#: and numpy's pool (the forward pass, elementwise work between) does not
+#: matter once limited or not spinning beside scipy's. Sizes between were not
+#: measured: they get one thread.
+_SCIPY_THREADED_FROM = 512
+
+
+def _pools(kernels: _Kernels, n: int) -> AbstractContextManager[None]:
+    """The BLAS pools for a loop on ``kernels`` at size ``n`` (gradscope.threads).
+
+    The other library's pool gets one thread, so it cannot spin beside the busy
+    one; scipy's own is lowered to one thread below :data:`_SCIPY_THREADED_FROM`.
+    numpy's keeps its count: its loops here are matrix-free passes (thin blocks,
+    where two threads measured faster at n = 2048, issue 18) and Steps known
+    only through ``apply``.
+    """
+    if kernels is _SCIPY:
+        return blas_pools(n, "scipy", 1 if n < _SCIPY_THREADED_FROM else None)
+    return blas_pools(n, "numpy")
+
+
+_Loop = TypeVar("_Loop", bound=Callable[..., Any])
+
+
+def _managed_pools(loop: _Loop) -> _Loop:
+    """``block_loop`` run inside the BLAS pool limits of the kernels it will use (:func:`_pools`).
+
+    The first factor is looked at here as in the loop (matrices or functions), the
+    pools are set for its kernels and restored when the loop returns or raises.
+    """
+
+    @functools.wraps(loop)
+    def entry(factors: Iterable[Factor], n: int, V: Any = None, **options: Any) -> Any:
+        source = iter(factors)
+        first = next(source, None)
+        if first is not None:
+            source = itertools.chain((first,), source)
+        matrices = first is None or isinstance(first.apply, RowScaled)
+        b = n if V is None else np.shape(V)[1]
+        with _pools(_kernels_for(matrices, n, b), n):
+            return loop(source, n, V, **options)
+
+    return cast(_Loop, entry)
 
 
 def _block_qr(
