@@ -487,3 +487,46 @@ def test_cli_bad_usage_is_exit_code_2(args, message, monkeypatch):
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output
     assert message in res.output
+
+
+# --- the block shrinks to the measured gap (issue 18) -------------------------------
+
+
+def _symmetric_steps(s: np.ndarray, T: int, seed: int = 4):
+    from gradscope.numeric.steps import ConstantSteps
+
+    Q = np.linalg.qr(np.random.default_rng(seed).standard_normal((s.size, s.size)))[0]
+    return ConstantSteps((Q * s) @ Q.T, T)
+
+
+def test_shrunk_block_follows_the_gap():
+    from gradscope.numeric.matrixfree.sizes import shrunk_block
+
+    wide = np.array([0.0, -30.0, -31.0, -32.0, -33.0, -34.0, -35.0, -36.0])
+    assert shrunk_block(wide, 1, 1e-13) == 2
+    flat = -0.001 * np.arange(16.0)
+    assert shrunk_block(flat, 1, 1e-13) == 16
+    assert shrunk_block(np.array([0.0, -50.0]), 1, 1e-13) == 2  # b = k + 1: nothing to drop
+    assert shrunk_block(np.array([0.0, -np.inf, -np.inf]), 1, 1e-13) == 3
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_default_block_shrinks_at_a_wide_gap_and_values_stay_in_their_bounds(k):
+    # σ_i(W^T) = s_i^T exactly for symmetric W: a gap of 50 ln(0.9/0.45) after σ_2.
+    s = np.concatenate([[0.9, 0.85], 0.45 * np.exp(-0.01 * np.arange(62))])
+    T = 50
+    r = compute_top_spectrum(_symmetric_steps(s, T), k)
+    assert r.block_sizes[0] == 16 and min(r.block_sizes) < 16
+    assert len(r.block_sizes) == r.passes
+    exact = T * np.log10(s[:k])
+    # 1e-12: the rounding of the stored W itself (the closed form is for the exact one)
+    assert np.all(np.abs(r.log10_singular_values - exact) <= r.log10_error + 1e-12)
+    fixed = compute_top_spectrum(_symmetric_steps(s, T), k, block=16)
+    assert set(fixed.block_sizes) <= {16, k}
+    assert np.all(np.abs(fixed.log10_singular_values - exact) <= fixed.log10_error + 1e-12)
+
+
+def test_default_block_keeps_its_size_without_a_gap():
+    s = 0.9 * np.exp(-0.002 * np.arange(64))
+    r = compute_top_spectrum(_symmetric_steps(s, 40), 1)
+    assert set(r.block_sizes) <= {16, 1}

@@ -23,7 +23,7 @@ from gradscope.numeric.matrixfree.passes import (
     _top_errors,
 )
 from gradscope.numeric.matrixfree.result import TopSpectrumResult
-from gradscope.numeric.matrixfree.sizes import default_block
+from gradscope.numeric.matrixfree.sizes import default_block, shrunk_block
 from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps, as_steps, check_range
 from gradscope.progress import task as progress_task
 
@@ -68,7 +68,9 @@ def compute_top_spectrum(
     start, end : int, optional
         The window (default: the whole run, :math:`\partial h_T/\partial h_0`).
     block : int, optional
-        b, vectors iterated, ``k <= b <= n`` (default :func:`default_block`).
+        b, vectors iterated, ``k <= b <= n``, fixed. Default: :func:`default_block`
+        to start, and after each pass the b' <= b that the measured gap makes
+        cheapest (:func:`~gradscope.numeric.matrixfree.sizes.shrunk_block`).
     seed : int
         Seed of the random orthonormal starting block (same seed, same result).
     rtol : float
@@ -187,6 +189,7 @@ def compute_top_spectrum(
     assert end_ is not None
     n = steps.n
     k = _check_int(k, "k", 1, n)
+    adapt = block is None  # the default block shrinks to the measured gap
     b = default_block(k, n) if block is None else _check_int(block, "block", k, n)
     seed = _check_int(seed, "seed", 0)
     max_passes = _check_int(max_passes, "max_passes", 2)
@@ -207,6 +210,7 @@ def compute_top_spectrum(
     rng = np.random.default_rng(seed)
     V = np.linalg.qr(rng.standard_normal((n, b)))[0]
     history: list[FloatArray] = []  # the top k Ritz values (ln σ) of every pass
+    sizes: list[int] = []  # the vectors of every pass
     lyapunov = np.full(k, -np.inf)
     qr_count = longest = 0
     converged = False
@@ -222,6 +226,7 @@ def compute_top_spectrum(
             if forward
             else steps.transposed_factors(start, end_, log_kappa=log_kappa)
         )
+        sizes.append(V_in.shape[1])
         label = f"matrix-free pass {passes + 1} ({'forward' if forward else 'backward'})"
         with progress_task(label, end_ - start) as bar:
             return _Pass.of(
@@ -255,6 +260,12 @@ def compute_top_spectrum(
         log_sigma, _ = graded_log_singular_values(last.log_scales, last.U)
         history.append(_top(log_sigma, k))
         V = last.Q
+        if adapt and V.shape[1] > k + 1:
+            # The measured gap makes a smaller block cheaper: go on with the top b'
+            # Ritz vectors of the output side (subspace iteration restarted on them).
+            bb = shrunk_block(log_sigma[: V.shape[1]], k, rtol)
+            if bb < V.shape[1]:
+                V = last.Q @ graded_svd(last.log_scales, last.U)[1][:, :bb]
         forward = not forward
         smallest = float(log_sigma[V.shape[1] - 1]) if V.shape[1] else -math.inf
         progress = _assess(history, smallest, rtol)
@@ -340,6 +351,7 @@ def compute_top_spectrum(
         longest_block=longest,
         jacobi_sweeps=sweeps,
         seed=seed,
+        block_sizes=tuple(sizes),
     )
 
 
