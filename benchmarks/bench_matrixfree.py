@@ -1,6 +1,8 @@
 """Matrix-free top-k singular values of ∂h_T/∂h_0 against dense Jacobian peers.
 
 Run: ``python benchmarks/bench_matrixfree.py [--smoke] [--repeat N] [--threads N] [--readme]``
+or ``--cli [--T 200 1000]``: whole processes, default threads, ``spectrum --weights F --top
+1|8`` (n = 2048, case A saved) vs the dense float64 product and SVD (:func:`cli_main`).
 
 Cases (each names its family, activation, norm and inputs):
 
@@ -444,13 +446,65 @@ def underflow_steps(cells: list[Cell]) -> list[str]:
 # --- main ---------------------------------------------------------------------------------------
 
 
+_DENSE = """import sys, time, numpy as np
+from threadpoolctl import threadpool_info
+from gradscope.io import load_rnn
+from gradscope.init import instance_seed, random_inputs
+from gradscope.numeric.forward import rnn_steps
+rnn = load_rnn(sys.argv[1]).rnn; T = int(sys.argv[2]); P = np.eye(rnn.hidden_size)
+steps = rnn_steps(rnn, random_inputs(T, rnn.input_size, seed=instance_seed(0, 0)), None)
+for d in steps.dphi: P = (d[:, None] * rnn.W_hh) @ P
+s = np.linalg.svd(P, compute_uv=False)
+print('dense log10 s1', np.log10(s[0]), '|', ', '.join(
+    f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info()), file=sys.stderr)
+"""
+
+
+def cli_main(horizons: list[int]) -> int:
+    """Whole-process ``spectrum --top K`` from a file vs the dense product (fresh process)."""
+    import json
+    import subprocess
+    import tempfile
+
+    n, m, rng = 2048, 8, np.random.default_rng(0)
+    path = Path(tempfile.mkdtemp()) / "w.npz"
+    np.savez(path, weight_hh_l0=rng.standard_normal((n, n)) / math.sqrt(n),
+             weight_ih_l0=rng.standard_normal((n, m)) / math.sqrt(m),
+             bias_ih_l0=np.zeros(n), bias_hh_l0=np.zeros(n))  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for T in horizons:
+        print(f"n = {n}, default threads, load average {os.getloadavg()[0]:.2f}")
+        runs: dict[str, float] = {}
+        cli = ["-m", "gradscope", "spectrum", "--weights", str(path), "--T", str(T), "--json"]
+        for name, argv in [("top-1", [*cli, "--top", "1"]), ("top-8", [*cli, "--top", "8"]),
+                           ("dense", ["-c", _DENSE, str(path), str(T)])]:  # fmt: skip
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True)
+            runs[name] = time.perf_counter() - t0
+            info = out.stderr.strip().splitlines()[-1:]
+            if name != "dense":
+                d = json.loads(out.stdout)
+                g = d["diagnostics"]
+                info = [f"log10 s1 {d['log10_singular_values'][0]!r} ± {d['log10_error'][0]:.2g}, "
+                        f"passes {g['passes']}, block {g['block']}, "
+                        f"norm {d['bound']['spectral_norm']!r}"]  # fmt: skip
+            print(f"T = {T}  {name}: {runs[name]:.2f} s  {' '.join(info)}")
+        print(f"T = {T}  dense / top-1 = {runs['dense'] / runs['top-1']:.2f}x, "
+              f"top-8 / top-1 = {runs['top-8'] / runs['top-1']:.2f}x")  # fmt: skip
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds; no targets")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS/torch/XLA threads")
     parser.add_argument("--readme", action="store_true", help="write the table to README.md")
+    parser.add_argument("--cli", action="store_true", help="whole-process CLI runs, n = 2048")
+    parser.add_argument("--T", type=int, nargs="+", default=[200, 1000], help="with --cli")
     args = parser.parse_args()
+    if args.cli:
+        return cli_main(args.T)
     pin_threads(args.threads)
 
     from threadpoolctl import threadpool_info, threadpool_limits

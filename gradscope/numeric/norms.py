@@ -20,15 +20,126 @@ __all__ = [
     "scale_to_norm",
     "scale_to_radius",
     "spectral_norm",
+    "spectral_norm_upper",
     "spectral_radius",
 ]
 
 FloatArray = NDArray[np.float64]
+LN2 = math.log(2.0)
 
 
 def spectral_norm(W: FloatArray) -> float:
     """‖W‖₂, the largest singular value."""
     return float(np.linalg.svd(W, compute_uv=False)[0])
+
+
+#: Up to this size :func:`spectral_norm_upper` callers may as well take the SVD (here
+#: n = 512: 0.15 s for the singular values against about 0.1 s for the squarings).
+EXACT_NORM_MAX = 512
+
+
+def spectral_norm_upper(
+    W: FloatArray, *, rtol: float = 1e-3, max_squarings: int = 10
+) -> tuple[float, float]:
+    r"""A rigorous upper bound on ‖W‖₂ without an SVD, and an estimate of how loose it is.
+
+    Parameters
+    ----------
+    W : (m, n) ndarray
+        Finite float64 entries.
+    rtol : float
+        Stop squaring once the upper bound is within the factor ``1 + rtol`` of
+        the lower estimate.
+    max_squarings : int
+        Most squarings of :math:`W^\top W` (each one n × n product).
+
+    Returns
+    -------
+    upper : float
+        :math:`\ge \|W\|_2`, also counting every rounding of the computation.
+    lower : float
+        An estimate from below (a Rayleigh quotient of :math:`W^\\top W`, rounded to
+        nearest): ``upper
+        / lower - 1`` says how loose ``upper`` may be.
+
+    Notes
+    -----
+    Why not Lanczos: Krylov iterations give Ritz values, *lower* bounds on
+    :math:`\lambda_1(W^\top W)`; the residual bound :math:`|\theta - \lambda|
+    \le \|r\|` (Parlett, Thm 4.5.1) puts *some* eigenvalue near θ, and a
+    gap-free certificate that none lies above needs information about the rest
+    of the spectrum that matrix-vector products alone cannot give (an adversary
+    can hide an eigenvector orthogonal to the Krylov space; Kuczyński and
+    Woźniakowski, SIAM J. Matrix Anal. Appl. 13, 1992, bound it only in
+    probability). This bound is deterministic instead: with
+    :math:`A = W^\top W` (positive semidefinite) and :math:`M_j = A^{2^j}`,
+
+    .. math::  \|W\|_2^{2^{j+1}} = \lambda_1(M_j) \le \|M_j\|_F
+               = \Big(\sum_i \sigma_i^{2^{j+2}}\Big)^{1/2},
+
+    so :math:`\|W\|_2 \le \|M_j\|_F^{2^{-(j+1)}}`, loose by at most the
+    factor :math:`\operatorname{rank}(W)^{2^{-(j+2)}}` and in practice by
+    (number of σ_i near σ₁)^{2^{-(j+2)}}: for W with N(0, 1/n) entries at
+    n = 2048, 1.0022 after 6 squarings, 2.8e-5 after 8. Each computed product
+    obeys :math:`|fl(XY) - XY| \le \gamma_n |X||Y|` entrywise (any summation
+    order, with or without FMA; Higham, *Accuracy and Stability of Numerical
+    Algorithms*, 2nd ed., §3.5), so :math:`\|fl(XY) - XY\|_F \le \gamma_n
+    \|X\|_F \|Y\|_F`; an error bound :math:`e_j \ge \|M_j - \hat M_j\|_F`
+    is carried through the squarings (:math:`e_{j+1} = (2\|\hat M_j\|_F + e_j)
+    e_j + \gamma_n \|\hat M_j\|_F^2` plus underflow), each :math:`\hat M_j`
+    is rescaled by a power of two (exact), and the Frobenius norms are rounded
+    up by :math:`\gamma_{n^2+2}`. Cost: 1 + j products of n × n matrices
+    (j <= ``max_squarings``), O(n³) in BLAS-3 at about 0.1 s each at n = 2048.
+    """
+    A = np.asarray(W, dtype=np.float64)
+    if A.ndim != 2 or A.size == 0:
+        raise ConfigError(f"W must be a nonempty matrix, got shape {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ConfigError("W has NaN or Inf entries")
+    if not (0.0 < rtol < 1.0):
+        raise ConfigError(f"rtol must be in (0, 1), got {rtol!r}")
+    u = 2.0**-53
+    tiny = 2.0**-1074
+    peak = float(np.abs(A).max())
+    if peak == 0.0:
+        return 0.0, 0.0
+    # W scaled by a power of two so that its entries are at most 1 (exact).
+    w_exp = math.frexp(peak)[1]
+    Ws = np.ldexp(A, -w_exp)
+    n = Ws.shape[1]
+    g = n * u / (1.0 - n * u)  # γ_n of one product's inner products
+    up = 1.0 + 2.0 * (n * n + 2) * u  # rounds a computed Frobenius norm up
+    M = Ws.T @ Ws  # M_0 = 2^(-2 w_exp) A
+    fro_w = float(np.linalg.norm(Ws)) * up
+    e = g * fro_w * fro_w + n * n * n * tiny  # ‖M_0 − exact‖_F
+    log_scale = -2.0 * w_exp * LN2  # M_j = e^log_scale · A^(2^j), up to e
+    power = 2  # ‖W‖₂^power = λ1(A^(2^j))
+    j = 0
+    upper = lower = math.inf
+    while True:
+        fro = float(np.linalg.norm(M)) * up
+        upper_log = (math.log((fro + e) * (1.0 + 4 * u)) - log_scale) / power
+        upper = math.exp(upper_log) * (1.0 + 1e-12)
+        # The Rayleigh quotient of A on M_j² e_i (the largest column of M_j, once more
+        # through M_j): a power iteration of A from e_i, 3·2^j steps.
+        y = M @ M[:, int(np.argmax(np.einsum("ij,ij->j", M, M)))]
+        Ay = Ws.T @ (Ws @ y)
+        yy = float(y @ y)
+        rq = float(y @ Ay) / yy if yy > 0.0 else 0.0
+        lower = math.sqrt(rq) * 2.0**w_exp
+        if upper <= lower * (1.0 + rtol) or j >= max_squarings:
+            return upper, min(lower, upper)
+        # rescale by a power of two so the next product neither over- nor underflows
+        s = math.frexp(fro)[1]
+        M = np.ldexp(M, -s)
+        e = math.ldexp(e, -s)
+        fro_s = math.ldexp(fro, -s)
+        log_scale -= s * LN2
+        M = M @ M
+        e = ((2.0 * fro_s + e) * e + g * fro_s * fro_s + n * n * n * tiny) * (1.0 + 8 * u)
+        log_scale *= 2.0
+        power *= 2
+        j += 1
 
 
 def spectral_radius(W: FloatArray) -> float:

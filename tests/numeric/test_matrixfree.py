@@ -487,3 +487,55 @@ def test_cli_bad_usage_is_exit_code_2(args, message, monkeypatch):
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output
     assert message in res.output
+
+
+# --- the block shrinks to the measured gap (issue 18) -------------------------------
+
+
+def _symmetric_steps(s: np.ndarray, T: int, seed: int = 4):
+    from gradscope.numeric.steps import ConstantSteps
+
+    Q = np.linalg.qr(np.random.default_rng(seed).standard_normal((s.size, s.size)))[0]
+    return ConstantSteps((Q * s) @ Q.T, T)
+
+
+def test_shrunk_block_follows_the_gap():
+    from gradscope.numeric.matrixfree.sizes import shrunk_block
+
+    wide = np.array([0.0, -30.0, -31.0, -32.0, -33.0, -34.0, -35.0, -36.0])
+    assert shrunk_block(wide, 1, 1e-13) == 2
+    flat = -0.001 * np.arange(16.0)
+    assert shrunk_block(flat, 1, 1e-13) == 16
+    assert shrunk_block(np.array([0.0, -50.0]), 1, 1e-13) == 2  # b = k + 1: nothing to drop
+    assert shrunk_block(np.array([0.0, -np.inf, -np.inf]), 1, 1e-13) == 3
+
+
+def _in_bounds(r, exact):
+    # 1e-12: the rounding of the stored W itself (the closed form is for the exact one)
+    return np.all(np.abs(r.log10_singular_values - exact) <= r.log10_error + 1e-12)
+
+
+def test_top_1_at_a_wide_gap_keeps_two_vectors():
+    # σ_i(W^T) = s_i^T exactly for symmetric W: σ₂/σ₁ = 2^-50.
+    s = np.concatenate([[0.9], 0.45 * np.exp(-0.01 * np.arange(63))])
+    r = compute_top_spectrum(_symmetric_steps(s, 50), 1)
+    assert r.block == 2 and max(r.block_sizes) == 2 and len(r.block_sizes) == r.passes
+    assert _in_bounds(r, 50 * np.log10(s[:1]))
+
+
+def test_top_1_without_a_gap_grows_to_the_full_block():
+    s = 0.9 * np.exp(-0.002 * np.arange(64))
+    r = compute_top_spectrum(_symmetric_steps(s, 40), 1)
+    assert r.block_sizes[0] == 2 and 16 in r.block_sizes
+    assert _in_bounds(r, 40 * np.log10(s[:1]))
+    fixed = compute_top_spectrum(_symmetric_steps(s, 40), 1, block=2)
+    assert set(fixed.block_sizes) <= {2, 1} and _in_bounds(fixed, 40 * np.log10(s[:1]))
+
+
+def test_top_4_at_a_wide_gap_shrinks_its_block():
+    s = np.concatenate([[0.9, 0.89, 0.88, 0.87], 0.3 * np.exp(-0.01 * np.arange(60))])
+    r = compute_top_spectrum(_symmetric_steps(s, 50), 4)
+    assert r.block_sizes[0] == 8 and 5 in r.block_sizes
+    assert _in_bounds(r, 50 * np.log10(s[:4]))
+    fixed = compute_top_spectrum(_symmetric_steps(s, 50), 4, block=8)
+    assert set(fixed.block_sizes) <= {8, 4} and _in_bounds(fixed, 50 * np.log10(s[:4]))

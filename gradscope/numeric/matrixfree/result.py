@@ -71,6 +71,9 @@ class TopSpectrumResult:
         One-sided Jacobi sweeps of the final b × b decomposition.
     seed : int
         Seed of the random starting block.
+    block_sizes : tuple of int
+        The vectors of every pass in order, the residual pass included (the
+        default block shrinks to the measured gap; ``block`` is the first).
     """
 
     log10_singular_values: FloatArray
@@ -90,6 +93,7 @@ class TopSpectrumResult:
     longest_block: int
     jacobi_sweeps: int
     seed: int
+    block_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -135,6 +139,7 @@ class TopSpectrumResult:
             "longest_block": self.longest_block,
             "jacobi_sweeps": self.jacobi_sweeps,
             "seed": self.seed,
+            "block_sizes": list(self.block_sizes),
         }
         if vectors:
             out["right_singular_vectors"] = self.right_singular_vectors.T.tolist()

@@ -2,8 +2,15 @@ r"""Memory and method for the top k: the block size, the memory estimate and che
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
 from gradscope import machine
 from gradscope.errors import ConfigError
+
+FloatArray = NDArray[np.float64]
 
 __all__ = [
     "AUTO_CROSSOVER",
@@ -12,6 +19,9 @@ __all__ = [
     "choose_method",
     "default_block",
     "estimate_memory",
+    "grow_block",
+    "shrunk_block",
+    "start_block",
 ]
 
 #: ``--method`` choices of ``gradscope spectrum``.
@@ -34,6 +44,81 @@ def default_block(k: int, n: int) -> int:
     passes for the top 1 where b = 1 needed 23.
     """
     return min(n, max(16, 2 * k))
+
+
+#: More work than this many passes of the full block at the start block's measured
+#: gap: grow to the full block.
+GROW_PASSES = 3
+
+
+def start_block(k: int, n: int) -> int:
+    """The first pass's block when it adapts: min(2k, :func:`default_block`), 2 for the top 1.
+
+    The top 1 with a clear gap then needs two vectors (the second measures the
+    gap); ``k >= 8`` starts with the full block as before.
+    """
+    return min(n, 2 * k, default_block(k, n))
+
+
+def grow_block(ritz: FloatArray, k: int, rtol: float, n: int | None = None) -> bool:
+    r"""Whether the start block's gap is too narrow: more work than :data:`GROW_PASSES` passes.
+
+    ``ritz``: the b Ritz values (natural logs) of the last pass. The top k
+    converge by at least :math:`(\sigma_b/\sigma_k)^2` per pass with b vectors
+    (the rate is :math:`(\sigma_{b+1}/\sigma_k)^2`; σ_b, the last one measured,
+    is the pessimistic stand-in), so about :math:`p = \ln(1/\text{rtol}) / (2
+    (\ln\sigma_k - \ln\sigma_b))` passes are left, costing :math:`p (1 + 0.2
+    b)` (:data:`_COST_PER_VECTOR`) against :data:`GROW_PASSES` passes of the
+    :func:`default_block` of n vectors. A value not finite (the product lost
+    rank) never asks for more vectors.
+    """
+    b = ritz.size
+    if b <= k or not np.all(np.isfinite(ritz)):
+        return False
+    passes = _passes(math.log(1.0 / rtol), float(ritz[k - 1] - ritz[b - 1]))
+    full = default_block(k, n) if n is not None else max(16, 2 * k)
+    return passes * (1.0 + _COST_PER_VECTOR * b) > GROW_PASSES * (1.0 + _COST_PER_VECTOR * full)
+
+
+#: A pass's cost for b vectors, relative: W @ V with b columns at n = 2048 took
+#: 0.6 ms for b = 1 and 2.1–2.3 ms for b = 16 here, about 0.5 + 0.1 b ms.
+_COST_PER_VECTOR = 0.2
+
+
+def shrunk_block(ritz: FloatArray, k: int, rtol: float) -> int:
+    r"""The block for the remaining passes, from the last pass's Ritz values (natural logs).
+
+    With b vectors the top k converge by :math:`q_b = (\sigma_{b+1}/\sigma_k)^2`
+    per pass, so about :math:`p_b = \ln(1/\text{rtol}) / (2 (\ln\sigma_k -
+    \ln\sigma_{b+1}))` more passes are needed, each costing about
+    :math:`1 + 0.2 b` (:data:`_COST_PER_VECTOR`). ``ritz`` holds the b values of
+    the current block; :math:`\sigma_{b'+1}` for b' < b is estimated by Ritz
+    value b' + 1 (an estimate of the rate, not of any bound: the error bounds come
+    from the residual pass whatever the block). Returns the b' in k + 1..b that
+    minimises :math:`\lceil p_{b'} \rceil (1 + 0.2 b')` if that costs at most 1/1.25
+    of what b would, else b itself (the block is never grown; also when the gaps are not
+    measured: b <= k + 1, or a value not finite).
+    """
+    b = ritz.size
+    if b <= k + 1 or not np.all(np.isfinite(ritz)):
+        return b
+    need = math.log(1.0 / rtol)
+    best, best_cost = b, math.inf
+    for bb in range(k + 1, b):  # σ_{bb+1} is Ritz value bb (0-based), measured
+        gap = float(ritz[k - 1] - ritz[bb])
+        cost = _passes(need, gap) * (1.0 + _COST_PER_VECTOR * bb)
+        if cost < best_cost:
+            best, best_cost = bb, cost
+    # The last value σ_b has no measured successor: keep b unless a smaller block is
+    # cheaper than b would be with the gap to σ_b itself (a lower bound on its rate).
+    gap_b = float(ritz[k - 1] - ritz[b - 1])
+    keep = _passes(need, gap_b) * (1.0 + _COST_PER_VECTOR * b)
+    return best if 1.25 * best_cost <= keep else b  # a margin: Ritz gaps run wide
+
+
+def _passes(need: float, gap: float) -> float:
+    """Whole passes to gain ``need`` in ln at the rate ``e^(-2 gap)`` (at least one)."""
+    return float(max(1, math.ceil(need / (2.0 * gap)))) if gap > 0.0 else math.inf
 
 
 def estimate_memory(n: int, T: int, *, method: str, top: int | None = None) -> int:
