@@ -65,8 +65,8 @@ from gradscope.cli.options import (
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Local worker processes, one BLAS thread each; at most one per configuration "
-    "still to measure, refused if they would not fit in free memory, and ended when "
+    help="Local worker processes, cores // jobs BLAS threads each; at most one per "
+    "configuration still to measure, refused if they would not fit in free memory, and ended when "
     "the sweep ends or is killed.",
 )
 @click.option(
