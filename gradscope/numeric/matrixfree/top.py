@@ -217,8 +217,7 @@ def compute_top_spectrum(
 
     rng = np.random.default_rng(seed)
     full = b
-    if adapt and full < n:  # few vectors first, the full block only if the gap asks
-        # (b = n is exact in one pass: nothing to adapt)
+    if adapt:  # one vector beyond the top k first, the full block only if the gap asks
         b = start_block(k, n)
     V = np.linalg.qr(rng.standard_normal((n, b)))[0]
     grown = False
