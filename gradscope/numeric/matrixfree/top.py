@@ -281,7 +281,6 @@ def compute_top_spectrum(
             extra -= ritz_b @ (ritz_b.T @ extra)
             V = np.linalg.qr(np.hstack([ritz_b, extra]))[0]
             grown = True
-            history.clear()  # the narrow block's passes say nothing of the new one's rate
         elif adapt and not grown and V.shape[1] > k + 1:
             # The measured gap makes a smaller block cheaper: go on with the top b'
             # Ritz vectors of the output side (subspace iteration restarted on them).
