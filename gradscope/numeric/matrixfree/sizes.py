@@ -46,8 +46,7 @@ def default_block(k: int, n: int) -> int:
     return min(n, max(16, 2 * k))
 
 
-#: More work than this many passes of the full block at the start block's measured
-#: gap: grow to the full block.
+#: More passes than this at the start block's measured gap: grow to the full block.
 GROW_PASSES = 3
 
 
@@ -60,24 +59,20 @@ def start_block(k: int, n: int) -> int:
     return min(n, 2 * k, default_block(k, n))
 
 
-def grow_block(ritz: FloatArray, k: int, rtol: float, n: int | None = None) -> bool:
-    r"""Whether the start block's gap is too narrow: more work than :data:`GROW_PASSES` passes.
+def grow_block(ritz: FloatArray, k: int, rtol: float) -> bool:
+    r"""Whether the start block's measured gap is too narrow: more than :data:`GROW_PASSES`.
 
     ``ritz``: the b Ritz values (natural logs) of the last pass. The top k
     converge by at least :math:`(\sigma_b/\sigma_k)^2` per pass with b vectors
     (the rate is :math:`(\sigma_{b+1}/\sigma_k)^2`; σ_b, the last one measured,
-    is the pessimistic stand-in), so about :math:`p = \ln(1/\text{rtol}) / (2
-    (\ln\sigma_k - \ln\sigma_b))` passes are left, costing :math:`p (1 + 0.2
-    b)` (:data:`_COST_PER_VECTOR`) against :data:`GROW_PASSES` passes of the
-    :func:`default_block` of n vectors. A value not finite (the product lost
-    rank) never asks for more vectors.
+    is the pessimistic stand-in), so about :math:`\ln(1/\text{rtol}) / (2
+    (\ln\sigma_k - \ln\sigma_b))` passes are left. A value not finite (the
+    product lost rank) never asks for more vectors.
     """
     b = ritz.size
     if b <= k or not np.all(np.isfinite(ritz)):
         return False
-    passes = _passes(math.log(1.0 / rtol), float(ritz[k - 1] - ritz[b - 1]))
-    full = default_block(k, n) if n is not None else max(16, 2 * k)
-    return passes * (1.0 + _COST_PER_VECTOR * b) > GROW_PASSES * (1.0 + _COST_PER_VECTOR * full)
+    return _passes(math.log(1.0 / rtol), float(ritz[k - 1] - ritz[b - 1])) > GROW_PASSES
 
 
 #: A pass's cost for b vectors, relative: W @ V with b columns at n = 2048 took

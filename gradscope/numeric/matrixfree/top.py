@@ -272,8 +272,7 @@ def compute_top_spectrum(
         log_sigma, _ = graded_log_singular_values(last.log_scales, last.U)
         history.append(_top(log_sigma, k))
         V = last.Q
-        narrow = adapt and not grown and V.shape[1] == b < full
-        if narrow and grow_block(log_sigma[:b], k, rtol, n):
+        if adapt and not grown and V.shape[1] == b < full and grow_block(log_sigma[:b], k, rtol):
             # Too narrow a gap for b vectors: the top b Ritz vectors of the output side
             # and random directions orthogonal to them, the full block.
             ritz_b = last.Q @ graded_svd(last.log_scales, last.U)[1][:, :b]
