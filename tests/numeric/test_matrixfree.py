@@ -510,32 +510,23 @@ def test_shrunk_block_follows_the_gap():
     assert shrunk_block(np.array([0.0, -np.inf, -np.inf]), 1, 1e-13) == 3
 
 
-def _in_bounds(r, exact):
+@pytest.mark.parametrize("k", [1, 2])
+def test_default_block_shrinks_at_a_wide_gap_and_values_stay_in_their_bounds(k):
+    # σ_i(W^T) = s_i^T exactly for symmetric W: a gap of 50 ln(0.9/0.45) after σ_2.
+    s = np.concatenate([[0.9, 0.85], 0.45 * np.exp(-0.01 * np.arange(62))])
+    T = 50
+    r = compute_top_spectrum(_symmetric_steps(s, T), k)
+    assert r.block_sizes[0] == 16 and min(r.block_sizes) < 16
+    assert len(r.block_sizes) == r.passes
+    exact = T * np.log10(s[:k])
     # 1e-12: the rounding of the stored W itself (the closed form is for the exact one)
-    return np.all(np.abs(r.log10_singular_values - exact) <= r.log10_error + 1e-12)
+    assert np.all(np.abs(r.log10_singular_values - exact) <= r.log10_error + 1e-12)
+    fixed = compute_top_spectrum(_symmetric_steps(s, T), k, block=16)
+    assert set(fixed.block_sizes) <= {16, k}
+    assert np.all(np.abs(fixed.log10_singular_values - exact) <= fixed.log10_error + 1e-12)
 
 
-def test_top_1_at_a_wide_gap_keeps_two_vectors():
-    # σ_i(W^T) = s_i^T exactly for symmetric W: σ₂/σ₁ = 2^-50.
-    s = np.concatenate([[0.9], 0.45 * np.exp(-0.01 * np.arange(63))])
-    r = compute_top_spectrum(_symmetric_steps(s, 50), 1)
-    assert r.block == 2 and max(r.block_sizes) == 2 and len(r.block_sizes) == r.passes
-    assert _in_bounds(r, 50 * np.log10(s[:1]))
-
-
-def test_top_1_without_a_gap_grows_to_the_full_block():
+def test_default_block_keeps_its_size_without_a_gap():
     s = 0.9 * np.exp(-0.002 * np.arange(64))
     r = compute_top_spectrum(_symmetric_steps(s, 40), 1)
-    assert r.block_sizes[0] == 2 and 16 in r.block_sizes
-    assert _in_bounds(r, 40 * np.log10(s[:1]))
-    fixed = compute_top_spectrum(_symmetric_steps(s, 40), 1, block=2)
-    assert set(fixed.block_sizes) <= {2, 1} and _in_bounds(fixed, 40 * np.log10(s[:1]))
-
-
-def test_top_4_at_a_wide_gap_shrinks_its_block():
-    s = np.concatenate([[0.9, 0.89, 0.88, 0.87], 0.3 * np.exp(-0.01 * np.arange(60))])
-    r = compute_top_spectrum(_symmetric_steps(s, 50), 4)
-    assert r.block_sizes[0] == 8 and 5 in r.block_sizes
-    assert _in_bounds(r, 50 * np.log10(s[:4]))
-    fixed = compute_top_spectrum(_symmetric_steps(s, 50), 4, block=8)
-    assert set(fixed.block_sizes) <= {8, 4} and _in_bounds(fixed, 50 * np.log10(s[:4]))
+    assert set(r.block_sizes) <= {16, 1}

@@ -19,9 +19,7 @@ __all__ = [
     "choose_method",
     "default_block",
     "estimate_memory",
-    "grow_block",
     "shrunk_block",
-    "start_block",
 ]
 
 #: ``--method`` choices of ``gradscope spectrum``.
@@ -44,35 +42,6 @@ def default_block(k: int, n: int) -> int:
     passes for the top 1 where b = 1 needed 23.
     """
     return min(n, max(16, 2 * k))
-
-
-#: More passes than this at the start block's measured gap: grow to the full block.
-GROW_PASSES = 3
-
-
-def start_block(k: int, n: int) -> int:
-    """The first pass's block when it adapts: min(2k, :func:`default_block`), 2 for the top 1.
-
-    The top 1 with a clear gap then needs two vectors (the second measures the
-    gap); ``k >= 8`` starts with the full block as before.
-    """
-    return min(n, 2 * k, default_block(k, n))
-
-
-def grow_block(ritz: FloatArray, k: int, rtol: float) -> bool:
-    r"""Whether the start block's measured gap is too narrow: more than :data:`GROW_PASSES`.
-
-    ``ritz``: the b Ritz values (natural logs) of the last pass. The top k
-    converge by at least :math:`(\sigma_b/\sigma_k)^2` per pass with b vectors
-    (the rate is :math:`(\sigma_{b+1}/\sigma_k)^2`; σ_b, the last one measured,
-    is the pessimistic stand-in), so about :math:`\ln(1/\text{rtol}) / (2
-    (\ln\sigma_k - \ln\sigma_b))` passes are left. A value not finite (the
-    product lost rank) never asks for more vectors.
-    """
-    b = ritz.size
-    if b <= k or not np.all(np.isfinite(ritz)):
-        return False
-    return _passes(math.log(1.0 / rtol), float(ritz[k - 1] - ritz[b - 1])) > GROW_PASSES
 
 
 #: A pass's cost for b vectors, relative: W @ V with b columns at n = 2048 took

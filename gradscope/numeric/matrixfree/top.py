@@ -23,12 +23,7 @@ from gradscope.numeric.matrixfree.passes import (
     _top_errors,
 )
 from gradscope.numeric.matrixfree.result import TopSpectrumResult
-from gradscope.numeric.matrixfree.sizes import (
-    default_block,
-    grow_block,
-    shrunk_block,
-    start_block,
-)
+from gradscope.numeric.matrixfree.sizes import default_block, shrunk_block
 from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps, as_steps, check_range
 from gradscope.progress import task as progress_task
 
@@ -73,12 +68,9 @@ def compute_top_spectrum(
     start, end : int, optional
         The window (default: the whole run, :math:`\partial h_T/\partial h_0`).
     block : int, optional
-        b, vectors iterated, ``k <= b <= n``, fixed. Default: adapted to the
-        measured gap: :func:`~gradscope.numeric.matrixfree.sizes.start_block`
-        vectors first, :func:`default_block` if the first pass's gap is too narrow
-        for them (:func:`~gradscope.numeric.matrixfree.sizes.grow_block`), and
-        after each pass the b' <= b that the gap makes cheapest
-        (:func:`~gradscope.numeric.matrixfree.sizes.shrunk_block`).
+        b, vectors iterated, ``k <= b <= n``, fixed. Default: :func:`default_block`
+        to start, and after each pass the b' <= b that the measured gap makes
+        cheapest (:func:`~gradscope.numeric.matrixfree.sizes.shrunk_block`).
     seed : int
         Seed of the random orthonormal starting block (same seed, same result).
     rtol : float
@@ -216,11 +208,7 @@ def compute_top_spectrum(
         )
 
     rng = np.random.default_rng(seed)
-    full = b
-    if adapt:  # one vector beyond the top k first, the full block only if the gap asks
-        b = start_block(k, n)
     V = np.linalg.qr(rng.standard_normal((n, b)))[0]
-    grown = False
     history: list[FloatArray] = []  # the top k Ritz values (ln σ) of every pass
     sizes: list[int] = []  # the vectors of every pass
     lyapunov = np.full(k, -np.inf)
@@ -272,24 +260,14 @@ def compute_top_spectrum(
         log_sigma, _ = graded_log_singular_values(last.log_scales, last.U)
         history.append(_top(log_sigma, k))
         V = last.Q
-        if adapt and not grown and V.shape[1] == b < full and grow_block(log_sigma[:b], k, rtol):
-            # Too narrow a gap for b vectors: the top b Ritz vectors of the output side
-            # and random directions orthogonal to them, the full block.
-            ritz_b = last.Q @ graded_svd(last.log_scales, last.U)[1][:, :b]
-            extra = rng.standard_normal((n, full - b))
-            extra -= ritz_b @ (ritz_b.T @ extra)
-            V = np.linalg.qr(np.hstack([ritz_b, extra]))[0]
-            grown = True
-        elif adapt and not grown and V.shape[1] > k + 1:
+        if adapt and V.shape[1] > k + 1:
             # The measured gap makes a smaller block cheaper: go on with the top b'
             # Ritz vectors of the output side (subspace iteration restarted on them).
             bb = shrunk_block(log_sigma[: V.shape[1]], k, rtol)
             if bb < V.shape[1]:
                 V = last.Q @ graded_svd(last.log_scales, last.U)[1][:, :bb]
         forward = not forward
-        # (a grown block: its new directions are not measured yet; the old last stands in)
-        guard = min(V.shape[1], log_sigma.size)
-        smallest = float(log_sigma[guard - 1]) if guard else -math.inf
+        smallest = float(log_sigma[V.shape[1] - 1]) if V.shape[1] else -math.inf
         progress = _assess(history, smallest, rtol)
         change, error = progress.change, progress.error
         if progress.converged or V.shape[1] == 0:
