@@ -58,7 +58,7 @@ def spectral_norm_upper(
     upper : float
         :math:`\ge \|W\|_2`, also counting every rounding of the computation.
     lower : float
-        An estimate from below (a Rayleigh quotient of :math:`W^\\top W`, rounded to
+        An estimate from below (a Rayleigh quotient of :math:`W^\top W`, rounded to
         nearest): ``upper
         / lower - 1`` says how loose ``upper`` may be.
 
