@@ -62,7 +62,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--basis", choices=("identity", "random"), default="identity")
+    parser.add_argument("--smoke", action="store_true", help="a tiny case, one round (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.hidden, args.T, args.warmup, args.k, args.repeat = 32, 60, 10, 4, 1
 
     import threadpoolctl
 
