@@ -29,6 +29,7 @@ from gradscope import progress
 from gradscope.errors import ConfigError
 from gradscope.numeric.graded.blocks import COND_LIMIT, MAX_BLOCK, PER_FACTOR_ERROR, block_loop
 from gradscope.numeric.graded.bounds import SAFETY, json_errors, sorted_errors
+from gradscope.numeric.graded.factors import thin_block_condition
 from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps, unbatched_steps
 from gradscope.records import json_numbers
 
@@ -362,12 +363,7 @@ def compute_lyapunov(
     k_ = n if k is None else _check_k(k, n)
     V = _start_basis(basis, seed, n, k_)
     recorder = _Recorder(start, warmup, end, k_)
-    log_kappa = _log_kappa(steps, V)
-    factors = (
-        steps.factors(start, end)
-        if log_kappa is None
-        else steps.factors(start, end, log_kappa=log_kappa)
-    )
+    factors = steps.factors(start, end, **_condition(steps, V))
     with progress.task("Lyapunov exponents", 0 if end is None else end - start) as bar:
         product = block_loop(
             factors,
@@ -421,21 +417,20 @@ def _batch_cap(start: int, warmup: int, end: int | None) -> int:
     return max(1, min(MAX_BLOCK, (end - start - warmup) // BATCHES))
 
 
-def _log_kappa(steps: Steps, V: FloatArray | None) -> float | None:
-    """The weights' log-condition bound a k-column run seeds its blocks with.
+def _condition(steps: Steps, V: FloatArray | None) -> dict[str, float | None]:
+    """What a k-column run seeds its blocks' prediction with (``Steps.factors``' keywords).
 
-    None (the factors compute it: an SVD of ``W``) for the whole identity, as
-    the graded product does; 0 for one column (its block's condition is 1); for
-    k < n columns of an RNN, the matrix-free method's bound (no O(n³) SVD at
-    large n), which the blocks' measured conditions correct.
+    Nothing (the factors take κ(W) from an SVD) for the whole identity, as the
+    graded product does; for k < n columns of an RNN, the matrix-free method's
+    :func:`~gradscope.numeric.graded.factors.thin_block_condition` (no O(n³)
+    factorisation at large n), which the blocks' measured conditions correct.
     """
     if V is None or not isinstance(steps, RNNSteps | ConstantSteps):
-        return None
-    if V.shape[1] == 1:
-        return 0.0
-    from gradscope.numeric.matrixfree.passes import _log_cond_bound
-
-    return _log_cond_bound(steps.W_hh if isinstance(steps, RNNSteps) else steps.W)
+        return {}
+    bound, predicted = thin_block_condition(
+        steps.W_hh if isinstance(steps, RNNSteps) else steps.W, V.shape[1]
+    )
+    return {"log_kappa": bound, "predicted_log_kappa": predicted}
 
 
 def lyapunov_exponents(

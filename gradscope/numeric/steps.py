@@ -206,7 +206,12 @@ class Steps(abc.ABC):
             yield self.matrix(t)
 
     def factors(
-        self, start: int, end: int | None, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int | None,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         r"""The factors of :math:`J_{start+1}, \dots, J_{end}` as the graded engine applies them.
 
@@ -215,14 +220,21 @@ class Steps(abc.ABC):
         condition is known); subclasses whose Jacobians have structure (a row
         scaling of one ``W``, explicit matrices) give factors that say so.
         ``log_kappa``, a bound on the log-condition of a weight matrix that the
-        caller knows already, is used where the factors have one.
+        caller knows already, is used where the factors have one;
+        ``predicted_log_kappa`` instead, a prediction only
+        (:func:`~gradscope.numeric.graded.factors.thin_block_condition`).
         """
         start, end = check_range(start, end, self.T)
         assert end is not None
         return applied_factors(self.apply, range(start + 1, end + 1), self.n)
 
     def transposed_factors(
-        self, start: int, end: int, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         r"""The factors of :math:`(J_{end} \cdots J_{start+1})^\top`, :math:`J_{end}^\top` first.
 
@@ -301,18 +313,38 @@ class ReversedTransposedSteps(Steps):
         return self._steps
 
     def factors(
-        self, start: int, end: int | None, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int | None,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         start, end_ = check_range(start, end, self._T)
         assert end_ is not None
-        return self._steps.transposed_factors(self._T - end_, self._T - start, log_kappa=log_kappa)
+        return self._steps.transposed_factors(
+            self._T - end_,
+            self._T - start,
+            log_kappa=log_kappa,
+            predicted_log_kappa=predicted_log_kappa,
+        )
 
     def transposed_factors(
-        self, start: int, end: int, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         start, end_ = check_range(start, end, self._T)
         assert end_ is not None
-        return self._steps.factors(self._T - end_, self._T - start, log_kappa=log_kappa)
+        return self._steps.factors(
+            self._T - end_,
+            self._T - start,
+            log_kappa=log_kappa,
+            predicted_log_kappa=predicted_log_kappa,
+        )
 
 
 class RNNSteps(Steps):
@@ -384,16 +416,32 @@ class RNNSteps(Steps):
         return out
 
     def factors(
-        self, start: int, end: int | None, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int | None,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         """``diag(d_t) W_hh`` as row-scaled factors of one matrix (unbatched)."""
         start, end_ = check_range(start, end, self.T)
         assert end_ is not None
         self._check_t(end_)  # steps computed on demand (forward.IncrementalRNNSteps) run to end
-        return weight_factors(self.W_hh, self.dphi[start:end_], end_ - start, log_kappa=log_kappa)
+        return weight_factors(
+            self.W_hh,
+            self.dphi[start:end_],
+            end_ - start,
+            log_kappa=log_kappa,
+            predicted_log_kappa=predicted_log_kappa,
+        )
 
     def transposed_factors(
-        self, start: int, end: int, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         """``W_hhᵀ diag(d_t)`` as a row scaling, then ``W_hhᵀ`` (a C-ordered copy, kept)."""
         start, end_ = check_range(start, end, self.T)
@@ -405,6 +453,7 @@ class RNNSteps(Steps):
             end_ - start,
             WT=self._transposed_weights(),
             log_kappa=log_kappa,
+            predicted_log_kappa=predicted_log_kappa,
         )
 
     def _transposed_weights(self) -> FloatArray:
@@ -457,19 +506,41 @@ class ConstantSteps(Steps):
         return self.W @ V
 
     def factors(
-        self, start: int, end: int | None, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int | None,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         """``W`` itself for every step (unbatched)."""
         start, end_ = check_range(start, end, self.T)
         assert end_ is not None
-        return weight_factors(self.W, None, end_ - start, log_kappa=log_kappa)
+        return weight_factors(
+            self.W,
+            None,
+            end_ - start,
+            log_kappa=log_kappa,
+            predicted_log_kappa=predicted_log_kappa,
+        )
 
     def transposed_factors(
-        self, start: int, end: int, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         start, end_ = check_range(start, end, self.T)
         assert end_ is not None
-        return transposed_weight_factors(self.W, None, end_ - start, log_kappa=log_kappa)
+        return transposed_weight_factors(
+            self.W,
+            None,
+            end_ - start,
+            log_kappa=log_kappa,
+            predicted_log_kappa=predicted_log_kappa,
+        )
 
     def take(self, index: NDArray[np.intp]) -> ConstantSteps:
         return ConstantSteps(self.W[index], self.steps)
@@ -503,13 +574,23 @@ class ArraySteps(Steps):
         return self.jacobians[..., t - 1, :, :]
 
     def factors(
-        self, start: int, end: int | None, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int | None,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         """Each stored Jacobian, row-equilibrated (unbatched)."""
         return explicit_factors(self.matrices(start, end), start)
 
     def transposed_factors(
-        self, start: int, end: int, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         start, end_ = check_range(start, end, self.T)
         assert end_ is not None
@@ -596,13 +677,23 @@ class StreamSteps(Steps):
             t += 1
 
     def factors(
-        self, start: int, end: int | None, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int | None,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         """Each Jacobian as it arrives, row-equilibrated."""
         return explicit_factors(self.matrices(start, end), start)
 
     def transposed_factors(
-        self, start: int, end: int, *, log_kappa: float | None = None
+        self,
+        start: int,
+        end: int,
+        *,
+        log_kappa: float | None = None,
+        predicted_log_kappa: float | None = None,
     ) -> Iterator[Factor]:
         raise ConfigError("a stream cannot be read from its end: give the Jacobians whole")
 

@@ -530,3 +530,56 @@ def test_default_block_keeps_its_size_without_a_gap():
     s = 0.9 * np.exp(-0.002 * np.arange(64))
     r = compute_top_spectrum(_symmetric_steps(s, 40), 1)
     assert set(r.block_sizes) <= {16, 1}
+
+
+def test_thin_block_condition_is_a_bound_up_to_the_switch_and_a_prediction_above():
+    """Hypothesis (issue 18): a run of a few vectors gets log κ(W) from an SVD (a bound,
+    equal to numpy's 2-norm condition) up to n = EXACT_COND_MAX, a prediction only above
+    (no n × n factorisation), and 0 for one column; a bound and a prediction together
+    are refused."""
+    from gradscope.errors import ConfigError
+    from gradscope.numeric.graded import factors
+
+    rng = np.random.default_rng(3)
+    small = rng.standard_normal((factors.EXACT_COND_MAX, factors.EXACT_COND_MAX))
+    bound, predicted = factors.thin_block_condition(small, 4)
+    assert predicted is None
+    assert bound == pytest.approx(math.log(np.linalg.cond(small)), rel=1e-12)
+    big = rng.standard_normal((factors.EXACT_COND_MAX + 1,) * 2)
+    assert factors.thin_block_condition(big, 4) == (None, factors._OPAQUE_LOG_KAPPA)
+    assert factors.thin_block_condition(big, 1) == (None, 0.0)
+    with pytest.raises(ConfigError, match="not both"):
+        next(factors.weight_factors(small, None, 1, log_kappa=1.0, predicted_log_kappa=1.0))
+
+
+def test_above_the_switch_no_weights_factorisation_and_values_inside_their_bounds(
+    monkeypatch,
+):
+    """Hypothesis: at n = 320 (> EXACT_COND_MAX) the top 3 of a tanh RNN lie within their
+    bounds of the graded full spectrum (a different algorithm, every value exact), and
+    the weights are never factorised (no SVD or inverse of an n × n matrix)."""
+    from gradscope.model import RNN
+    from gradscope.numeric.forward import rnn_steps
+    from gradscope.numeric.spectrum import compute_singular_values
+
+    n, T = 320, 30
+    rng = np.random.default_rng(8)
+    W = 1.2 * rng.standard_normal((n, n)) / math.sqrt(n)
+    rnn = RNN(W_hh=W, W_xh=rng.standard_normal((n, 2)), activation="tanh")
+    steps = rnn_steps(rnn, 0.5 * rng.standard_normal((T, 2)), rng.standard_normal(n))
+    ref = compute_singular_values(steps)
+    seen: list[tuple[int, ...]] = []
+    for name in ("svd", "inv"):
+        real = getattr(np.linalg, name)
+
+        def spy(A, *args, _real=real, **kwargs):
+            seen.append(np.shape(A))
+            return _real(A, *args, **kwargs)
+
+        monkeypatch.setattr(np.linalg, name, spy)
+    got = compute_top_spectrum(steps, 3)
+    monkeypatch.undo()
+    assert (n, n) not in seen
+    gap = np.abs(got.log10_singular_values - ref.log10_singular_values[:3])
+    assert np.all(gap <= got.log10_error + ref.log10_error[:3]), (gap, got.log10_error)
+    assert np.all(got.log10_error < 1e-6)

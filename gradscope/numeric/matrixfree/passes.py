@@ -2,7 +2,6 @@ r"""One pass of the iteration and the error bounds of its Ritz values: rounding 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +14,6 @@ from gradscope.numeric.graded.bounds import (
     log10_bounds,
     sorted_errors,
 )
-from gradscope.numeric.graded.factors import _log_cond
 from gradscope.numeric.graded.jacobi import graded_singular_values, graded_svd
 
 __all__ = ["MF_COND_LIMIT", "MF_ERROR_PER_FACTOR"]
@@ -63,28 +61,6 @@ class _Pass:
             not p.zeros_exact,
             p.factors,
         )
-
-
-# --- the condition bound a pass starts from ---------------------------------------
-
-
-def _log_cond_bound(W: FloatArray) -> float:
-    r"""An upper bound on :math:`\log\kappa_2(W)`, in O(n³) but cheaply for large n.
-
-    Exact (an SVD) up to n = 256; above, :math:`\kappa_2 \le n\,\kappa_1` with
-    :math:`\kappa_1 = \|W\|_1 \|W^{-1}\|_1` from one inverse (4× cheaper than the
-    SVD). The blocks' measured conditions correct a loose bound
-    (:func:`~gradscope.numeric.graded.blocks.block_loop`).
-    """
-    n = W.shape[-1]
-    if n <= 256:
-        return _log_cond(W)
-    try:
-        inv = np.linalg.inv(W)
-    except np.linalg.LinAlgError:
-        return math.inf
-    k1 = float(np.abs(W).sum(axis=0).max()) * float(np.abs(inv).sum(axis=0).max())
-    return math.log(k1) + math.log(n) if math.isfinite(k1) and k1 > 0 else math.inf
 
 
 def _rounding(p: _Pass, values: FloatArray) -> FloatArray:

@@ -91,8 +91,10 @@ def estimate_memory(n: int, T: int, *, method: str, top: int | None = None) -> i
     The forward pass keeps ``h``, ``z`` and :math:`\varphi'(z)` (3 T n floats)
     and ``W_hh`` (n²). The graded full spectrum works on about 14 n × n arrays
     (the running factor, its QR, the folded ``U``, the Jacobi iterates); the
-    matrix-free method on a C-ordered copy of ``W_hh.T`` and an inverse of
-    ``W_hh`` for its condition bound (3 n²) and a few n × b blocks. Generated
+    matrix-free method on a C-ordered copy of ``W_hh.T``, the bound column's
+    squarings of :math:`W_{hh}^\top W_{hh}`
+    (:func:`~gradscope.numeric.norms.spectral_norm_upper`; together 3 n²) and a
+    few n × b blocks. Generated
     weights also need an eigen- or singular value decomposition (about 4 n²)
     for their scaling.
 
