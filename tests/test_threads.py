@@ -206,6 +206,7 @@ _COMMANDS = {
     "spectrum": "spectrum --hidden 40 --T 30 --radius 1 --json".split(),
     "spectrum-top": "spectrum --hidden 160 --T 30 --radius 1 --top 1 --json".split(),
     "bound": "bound --norm 0.9 --T 20 --hidden 40 --json".split(),
+    "check": "check orthogonal-preserves-norm --json".split(),
     "sweep": (
         "sweep --hidden 40 --T 20 --norms 0.9 --seeds 2 --families gaussian "
         "--activations tanh --json"

@@ -109,7 +109,9 @@ def check(
             for d in claims:
                 d["certificates"] = [c.to_dict() for c in certificates[d["id"]]]
                 d["certified"] = proved[d["id"]]
-        _emit_json({"command": "check", "seed": seed, "claims": claims})
+        _emit_json(
+            {"command": "check", "seed": seed, "settings": {"seed": seed}, "claims": claims}
+        )
         return
     from gradscope.report.text import render_checks
 

@@ -30,7 +30,13 @@ from gradscope.errors import ConfigError
 from gradscope.numeric.graded.blocks import COND_LIMIT, MAX_BLOCK, PER_FACTOR_ERROR, block_loop
 from gradscope.numeric.graded.bounds import SAFETY, json_errors, sorted_errors
 from gradscope.numeric.graded.factors import thin_block_condition
-from gradscope.numeric.steps import ConstantSteps, RNNSteps, Steps, unbatched_steps
+from gradscope.numeric.steps import (
+    ConstantSteps,
+    JacobiansLike,
+    RNNSteps,
+    Steps,
+    unbatched_steps,
+)
 from gradscope.records import json_numbers
 
 __all__ = [
@@ -294,7 +300,7 @@ class _Recorder:
 
 
 def compute_lyapunov(
-    jacobians: Any,
+    jacobians: JacobiansLike,
     *,
     start: int = 0,
     end: int | None = None,
@@ -434,7 +440,7 @@ def _condition(steps: Steps, V: FloatArray | None) -> dict[str, float | None]:
 
 
 def lyapunov_exponents(
-    jacobians: Any,
+    jacobians: JacobiansLike,
     *,
     start: int = 0,
     end: int | None = None,

@@ -27,7 +27,6 @@ re-exported here.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +40,7 @@ from gradscope.numeric.graded.blocks import GradedProduct, graded_product
 from gradscope.numeric.graded.bounds import SAFETY, json_errors, log10_bounds, sorted_errors
 from gradscope.numeric.graded.jacobi import graded_singular_values
 from gradscope.numeric.lyapunov import LyapunovResult, compute_lyapunov, lyapunov_exponents
-from gradscope.numeric.steps import Steps, check_range, unbatched_steps
+from gradscope.numeric.steps import JacobiansLike, Steps, check_range, unbatched_steps
 from gradscope.records import json_number, json_numbers
 
 __all__ = [
@@ -59,8 +58,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 LN10 = math.log(10.0)
-
-JacobiansLike = Steps | ArrayLike | Iterable[ArrayLike]
 
 
 def log10_singular_values(

@@ -43,6 +43,7 @@ from gradscope.numeric.graded.factors import (
 __all__ = [
     "ArraySteps",
     "ConstantSteps",
+    "JacobiansLike",
     "RNNSteps",
     "ReversedTransposedSteps",
     "Steps",
@@ -707,6 +708,10 @@ def _as_jacobian(J: ArrayLike, n: int | None, t: int) -> FloatArray:
     if not np.all(np.isfinite(arr)):
         raise ConfigError(f"Jacobian {t} contains NaN or Inf")
     return arr
+
+
+#: What the functions on Jacobian products accept: steps, a (T, n, n) array, or a stream.
+JacobiansLike = Steps | ArrayLike | Iterable[ArrayLike]
 
 
 def unbatched_steps(

@@ -41,10 +41,6 @@ class TopSpectrumResult:
         :math:`P` amplifies by :math:`\sigma_i` (zero for an exact-zero σ).
     left_singular_vectors : (n, k) ndarray
         Column i is :math:`u_i = P v_i / \sigma_i`, a direction of :math:`h_{end}`.
-    lyapunov_exponents : (k,) ndarray
-        QR-method estimates (natural log per step) from the first forward pass,
-        started from a random orthonormal block: asymptotic rates, not
-        singular values.
     start, end : int
         The window: the product :math:`J_{end} \cdots J_{start+1}`.
     hidden : int
@@ -80,7 +76,6 @@ class TopSpectrumResult:
     log10_error: FloatArray
     right_singular_vectors: FloatArray
     left_singular_vectors: FloatArray
-    lyapunov_exponents: FloatArray
     start: int
     end: int
     hidden: int
@@ -101,7 +96,6 @@ class TopSpectrumResult:
             "log10_error",
             "right_singular_vectors",
             "left_singular_vectors",
-            "lyapunov_exponents",
         ):
             arr = np.array(getattr(self, name), dtype=np.float64, copy=True)
             arr.flags.writeable = False
@@ -129,7 +123,6 @@ class TopSpectrumResult:
             "top": self.top,
             "log10_singular_values": json_numbers(self.log10_singular_values),
             "log10_error": json_errors(self.log10_error),
-            "lyapunov_exponents": json_numbers(self.lyapunov_exponents),
             "block": self.block,
             "passes": self.passes,
             "converged": self.converged,

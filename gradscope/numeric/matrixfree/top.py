@@ -210,7 +210,6 @@ def compute_top_spectrum(
     V = np.linalg.qr(rng.standard_normal((n, b)))[0]
     history: list[FloatArray] = []  # the top k Ritz values (ln σ) of every pass
     sizes: list[int] = []  # the vectors of every pass
-    lyapunov = np.full(k, -np.inf)
     qr_count = longest = 0
     converged = False
     change = error = math.inf
@@ -252,10 +251,6 @@ def compute_top_spectrum(
         passes += 1
         qr_count += last.qr_count
         longest = max(longest, last.longest)
-        if passes == 1:
-            lam = np.full(b, -np.inf)
-            lam[: last.log_diag.size] = np.sort(last.log_diag / (end_ - start))[::-1]
-            lyapunov = lam[:k]
         log_sigma, _ = graded_log_singular_values(last.log_scales, last.U)
         history.append(_top(log_sigma, k))
         V = last.Q
@@ -337,7 +332,6 @@ def compute_top_spectrum(
         log10_error=log10_error,
         right_singular_vectors=V_out,
         left_singular_vectors=U_out,
-        lyapunov_exponents=lyapunov,
         start=start,
         end=end_,
         hidden=n,
