@@ -21,7 +21,8 @@ from gradscope.model import RNN
 from gradscope.numeric.forward import rnn_steps
 from gradscope.numeric.graded import kernels
 from gradscope.numeric.spectrum import compute_singular_values
-from gradscope.numeric.steps import RNNSteps, Steps
+from gradscope.numeric.steps import RNNSteps
+from tests.numeric.harness import OnlyApply
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -32,37 +33,22 @@ def _rnn_steps(n: int, T: int, seed: int = 0) -> RNNSteps:
     return rnn_steps(rnn, rng.standard_normal((T, 2)))
 
 
-class _Watched(Steps):
+class _Watched(OnlyApply):
     """An RNN's Jacobians known only through ``apply``, which records the pools' sizes
     (and raises at step ``fail``, if given)."""
 
     def __init__(self, steps: RNNSteps, fail: int | None = None, record: bool = True) -> None:
-        self._steps = steps
+        super().__init__(steps)
         self.fail = fail
         self.record = record
         self.seen: list[dict[str, int]] = []
-
-    @property
-    def n(self) -> int:
-        return self._steps.n
-
-    @property
-    def T(self) -> int:
-        return int(self._steps.T)
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return ()
-
-    def matrix(self, t: int) -> np.ndarray:
-        return self._steps.matrix(t)
 
     def apply(self, t: int, V: np.ndarray) -> np.ndarray:
         if self.record:
             self.seen.append(threads.pool_threads())
         if t == self.fail:
             raise RuntimeError("stop")
-        return self._steps.apply(t, V)
+        return super().apply(t, V)
 
 
 def _blas_info() -> list[tuple[str, int]]:

@@ -984,3 +984,28 @@ def describe(cases: Sequence[Case]) -> dict[str, object]:
         "spiked": sum(c.spikes > 0 for c in cases),
         "count": len(cases),
     }
+
+
+class OnlyApply(Steps):
+    """An RNN's Jacobians known only through ``apply`` (the opaque-steps path of the engine)."""
+
+    def __init__(self, steps: RNNSteps) -> None:
+        self._steps = steps
+
+    @property
+    def n(self) -> int:
+        return self._steps.n
+
+    @property
+    def T(self) -> int:
+        return int(self._steps.T)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return ()
+
+    def matrix(self, t: int) -> NDArray[np.float64]:
+        return self._steps.matrix(t)
+
+    def apply(self, t: int, V: NDArray[np.float64]) -> NDArray[np.float64]:
+        return self._steps.apply(t, V)

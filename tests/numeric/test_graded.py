@@ -23,7 +23,7 @@ from gradscope.numeric.graded.kernels import (
     _scipy_triu_matmul,
     _triu_matmul,
 )
-from gradscope.numeric.steps import RNNSteps, Steps
+from tests.numeric.harness import OnlyApply
 
 
 @pytest.mark.parametrize("shape", [(40, 40), (40, 25), (25, 40), (7, 1)])
@@ -124,31 +124,6 @@ def test_rounds_cover_every_active_pair_once_with_disjoint_pairs(r, density, see
     assert len(seen) == len(set(seen)) and set(seen) == expected
 
 
-class _OnlyApply(Steps):
-    """The same Jacobians, known only through ``apply`` (the numpy kernels' path)."""
-
-    def __init__(self, steps: RNNSteps) -> None:
-        self._steps = steps
-
-    @property
-    def n(self) -> int:
-        return self._steps.n
-
-    @property
-    def T(self) -> int:
-        return int(self._steps.T)
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return ()
-
-    def matrix(self, t: int) -> np.ndarray:
-        return self._steps.matrix(t)
-
-    def apply(self, t: int, V: np.ndarray) -> np.ndarray:
-        return self._steps.apply(t, V)
-
-
 def test_scipy_and_numpy_kernels_give_the_same_spectrum():
     """Hypothesis: the scipy loop (blocks, reflectors) and the numpy loop (a QR after
     every step) agree on a tanh spectrum spanning about 150 decades."""
@@ -159,7 +134,7 @@ def test_scipy_and_numpy_kernels_give_the_same_spectrum():
     )
     steps = rnn_steps(rnn, rng.standard_normal((T, 3)))
     fast = graded_product(steps, 0, T, error_per_factor=1e-5)  # blocks of several steps
-    plain = graded_product(_OnlyApply(steps), 0, T)
+    plain = graded_product(OnlyApply(steps), 0, T)
     assert fast.qr_count < plain.qr_count == T
     assert fast.U is not None and plain.U is not None
     a = graded_log_singular_values(fast.log_scales, fast.U)[0] / math.log(10.0)
