@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -143,9 +144,10 @@ def task(label: str, total: int) -> Iterator[Task]:
     Yields
     ------
     Task
-        A no-op unless reporting was turned on with :func:`enabled`.
+        A no-op unless reporting was turned on with :func:`enabled`, and in any
+        thread but the main one (work split over threads draws no line of its own).
     """
-    if _stream is None:  # the common case: one global check
+    if _stream is None or threading.current_thread() is not threading.main_thread():
         yield _NO_TASK
         return
     t = Task(label, total, _stack[0] if _stack else None)

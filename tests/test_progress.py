@@ -45,6 +45,26 @@ def test_disabled_writes_nothing_and_costs_nothing(clock, capsys):
     assert t.done == 0  # the shared no-op object counts nothing
 
 
+def test_a_task_off_the_main_thread_draws_nothing(clock):
+    """Work split over threads (bound's activations) must not redraw the main line."""
+    import threading
+
+    buf = io.StringIO()
+    seen = []
+
+    def work() -> None:
+        with progress.task("in a thread", 10) as t:
+            clock.now += 100.0
+            t.advance(10)
+            seen.append(t.done)
+
+    with progress.enabled(buf):
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    assert buf.getvalue() == "" and seen == [0]
+
+
 def test_nothing_during_the_first_two_seconds(clock):
     buf = io.StringIO()
     with progress.enabled(buf), progress.task("work", 10) as t:

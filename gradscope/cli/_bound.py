@@ -69,6 +69,7 @@ def bound(
     if (norm is None) == (radius is None):
         raise click.UsageError("give exactly one of --norm and --radius")
     _check_plot_path(plot_file)
+    from gradscope.machine import usable_cores
     from gradscope.studies.bound import compute_bound
 
     result = compute_bound(
@@ -83,6 +84,7 @@ def bound(
         input_size=input_size,
         input_scale=input_scale,
         horizon_cap=horizon_cap,
+        workers=usable_cores(),
     )
     if plot_file:
         figures = _figures()

@@ -562,6 +562,25 @@ def _rows_for_activation(activation: str, settings: BoundSettings) -> list[Bound
     return rows
 
 
+def _per_activation(settings: BoundSettings, workers: int) -> list[list[BoundRow]]:
+    """Each activation's rows, in order: on up to ``workers`` threads, BLAS at one each.
+
+    numpy's products, SVDs and ufuncs release the GIL, so two activations' batches
+    overlap (``gradscope bound --norm 0.9 --T 100``: 0.80 s serial, 0.59 s on two
+    threads here, issue 18).
+    """
+    activations = settings.activations
+    workers = min(int(workers), len(activations))
+    if workers == 1:
+        return [_rows_for_activation(a, settings) for a in activations]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradscope import threads
+
+    with threads.at_most(1), ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda a: _rows_for_activation(a, settings), activations))
+
+
 def compute_bound(
     *,
     norm: float | None = None,
@@ -576,6 +595,7 @@ def compute_bound(
     input_scale: float = 1.0,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     horizon_cap: int = DEFAULT_HORIZON_CAP,
+    workers: int = 1,
 ) -> BoundResult:
     r"""Measure :math:`\|\partial h_T/\partial h_0\|_2` against :math:`(\gamma\|W\|_2)^T`.
 
@@ -608,6 +628,11 @@ def compute_bound(
         Memory-horizon thresholds; default 1e-2 and machine epsilon.
     horizon_cap : int
         Scan at most ``max(T, horizon_cap)`` steps for the horizons.
+    workers : int
+        Threads that measure the activations side by side (at most one each),
+        each with BLAS lowered to one thread for the duration; the numbers do
+        not depend on it (each activation's batch is computed alone, in the same
+        order).
 
     Returns
     -------
@@ -648,6 +673,8 @@ def compute_bound(
         raise ConfigError(f"thresholds must be finite and positive, got {list(thresholds)}")
     if horizon_cap < 1:
         raise ConfigError(f"horizon_cap must be >= 1, got {horizon_cap}")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ConfigError(f"workers must be a positive integer, got {workers!r}")
     settings = BoundSettings(
         norm=None if norm is None else float(norm),
         radius=None if radius is None else float(radius),
@@ -672,7 +699,9 @@ def compute_bound(
             settings.T,
             activation,
         )
-    by_activation = {a: _rows_for_activation(a, settings) for a in settings.activations}
+    by_activation = dict(
+        zip(settings.activations, _per_activation(settings, workers), strict=True)
+    )
     rows = tuple(
         by_activation[a][f] for f in range(len(settings.families)) for a in settings.activations
     )
