@@ -188,6 +188,39 @@ def test_cli_threads_bad_values_exit_2(value):
     assert "--threads" in result.output
 
 
+_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@pytest.mark.parametrize(
+    ("words", "env", "expected"),
+    [(["--threads", "1"], {}, 1), (["--threads", "3"], {}, 3), ([], {"OMP_NUM_THREADS": "1"}, 1)],
+)
+def test_bound_runs_at_most_the_threads_asked_for(words, env, expected, monkeypatch):
+    """Hypothesis: an explicit --threads (or the user's thread variable) caps how many
+    activations bound measures at once; without either it is the usable cores."""
+    from gradscope.machine import usable_cores
+    from gradscope.studies import bound as bound_study
+
+    seen = []
+    real = bound_study.compute_bound
+    monkeypatch.setattr(
+        bound_study, "compute_bound", lambda **kw: seen.append(kw["workers"]) or real(**kw)
+    )
+    for var in _THREAD_ENV:
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    argv = [*words, "bound", "--norm", "0.9", "--T", "5", "--hidden", "4", "--seeds", "1"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert seen == [expected]
+    if not env:  # the same without --threads (whose run set the variables in this process)
+        for var in _THREAD_ENV:
+            monkeypatch.delenv(var, raising=False)
+        default = CliRunner().invoke(main, argv[len(words) :])
+        assert default.exit_code == 0 and seen[1] == usable_cores()
+
+
 _COMMANDS = {
     "spectrum": "spectrum --hidden 40 --T 30 --radius 1 --json".split(),
     "spectrum-top": "spectrum --hidden 160 --T 30 --radius 1 --top 1 --json".split(),
@@ -217,9 +250,6 @@ def _run_cli(threads_option: int, words: list[str]) -> bytes:
     )
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout
-
-
-_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @pytest.mark.slow

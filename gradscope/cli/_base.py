@@ -251,6 +251,16 @@ _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS
 #: The BLAS threads this run set (or found in the environment), for the JSON
 #: settings (:func:`_emit_json`); None before :func:`_set_blas_threads`.
 _THREADS: list[int | None] = [None]
+#: The threads a command may run at once: ``--threads`` or the user's variable if set,
+#: else None (the usable cores); bound's activations run side by side within it.
+_CORE_BUDGET: list[int | None] = [None]
+
+
+def _core_budget() -> int:
+    """The threads a command may keep busy at once (``--threads``, or the usable cores)."""
+    from gradscope.machine import usable_cores
+
+    return _CORE_BUDGET[0] or usable_cores()
 
 
 def _default_threads(argv: Sequence[str]) -> int:
@@ -294,7 +304,8 @@ def _set_blas_threads(threads: int | None, argv: Sequence[str] = ()) -> None:
     ``--threads N`` sets N; without it a variable the user set
     (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) is
     respected, and otherwise the command's default (:func:`_default_threads`).
-    The count is kept for the JSON settings.
+    The count is kept for the JSON settings, and an explicit one also bounds
+    the threads a command runs at once (:func:`_core_budget`).
     """
     import os
 
@@ -302,11 +313,14 @@ def _set_blas_threads(threads: int | None, argv: Sequence[str] = ()) -> None:
         for var in _THREAD_VARIABLES:
             if var in os.environ:
                 try:
-                    _THREADS[0] = max(1, int(os.environ[var]))
+                    _THREADS[0] = _CORE_BUDGET[0] = max(1, int(os.environ[var]))
                 except ValueError:
-                    _THREADS[0] = None
+                    _THREADS[0] = _CORE_BUDGET[0] = None
                 return
+        _CORE_BUDGET[0] = None
         threads = _default_threads(argv)
+    else:
+        _CORE_BUDGET[0] = threads
     _THREADS[0] = threads
     for var in _THREAD_VARIABLES:
         os.environ[var] = str(threads)
@@ -318,7 +332,8 @@ def _set_blas_threads(threads: int | None, argv: Sequence[str] = ()) -> None:
     "--threads",
     type=click.IntRange(min=1),
     help="BLAS threads (default: the usable cores for spectrum --top and sweep, 1 "
-    "otherwise, unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set). "
+    "otherwise, unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set); also the most "
+    "activations bound measures at once (default: the usable cores). "
     "Recorded in the JSON settings.",
 )
 def main(threads: int | None) -> None:

@@ -6,6 +6,7 @@ import click
 
 from gradscope.cli._base import (
     _check_plot_path,
+    _core_budget,
     _emit_json,
     _figures,
     main,
@@ -69,7 +70,6 @@ def bound(
     if (norm is None) == (radius is None):
         raise click.UsageError("give exactly one of --norm and --radius")
     _check_plot_path(plot_file)
-    from gradscope.machine import usable_cores
     from gradscope.studies.bound import compute_bound
 
     result = compute_bound(
@@ -84,7 +84,7 @@ def bound(
         input_size=input_size,
         input_scale=input_scale,
         horizon_cap=horizon_cap,
-        workers=usable_cores(),
+        workers=_core_budget(),
     )
     if plot_file:
         figures = _figures()
