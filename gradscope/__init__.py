@@ -48,6 +48,9 @@ _EXPORTS: dict[str, str] = {
     "LyapunovResult": "gradscope.numeric.lyapunov",
     "SpectrumResult": "gradscope.numeric.spectrum",
     "bptt_gradient": "gradscope.numeric.gradient",
+    # any PyTorch cell (torch is imported on first use)
+    "torch_steps": "gradscope.torch",
+    "TorchSteps": "gradscope.torch",
     # the symbolic layer (SymPy is imported on first use)
     "derive_jacobian": "gradscope.symbolic",
     "derive_gradient": "gradscope.symbolic",
