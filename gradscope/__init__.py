@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "derive_cell_jacobian": "gradscope.symbolic",
     # studies and claims
     "compute_bound": "gradscope.studies.bound",
+    "analyze_module": "gradscope.studies.analyze_module",
     "BoundResult": "gradscope.studies.bound",
     "check_claim": "gradscope.claims",
     "check_claims": "gradscope.claims",
