@@ -45,7 +45,10 @@ Cell = Callable[..., Any]
 #: The largest state size n for which :meth:`TorchSteps.matrix` forms J_t by ``jacrev``.
 DENSE_LIMIT = 2048
 
-#: Random probes behind the estimate of ‖J_t‖_F above :data:`DENSE_LIMIT`.
+#: The largest n for which :meth:`TorchSteps.log10_rounding_scale` forms J_t (n vjp's a step).
+EXACT_SCALE_LIMIT = 256
+
+#: Random probes behind the estimate of ‖J_t‖_F above :data:`EXACT_SCALE_LIMIT`.
 _PROBES = 8
 #: Factor on that estimate (the estimate of ‖J‖_F² from 8 Gaussian probes is a
 #: χ²-type mean: it falls below a quarter of the truth with probability < 1e-3).
@@ -113,7 +116,7 @@ class TorchSteps(Steps):
     -----
     There is no batch dimension (one run). :meth:`nonzero_pattern` is all True,
     the conservative answer for an opaque cell; :meth:`log10_rounding_scale` is
-    :math:`\|J_t\|_F` computed from :meth:`matrix` up to ``dense_limit`` and
+    :math:`\|J_t\|_F` computed from :meth:`matrix` up to n = 256 (and ``dense_limit``),
     estimated from random probes above it (see its docstring).
     """
 
@@ -328,10 +331,11 @@ class TorchSteps(Steps):
         return out
 
     def log10_rounding_scale(self, t: int) -> FloatArray:
-        r"""log10 :math:`N_t = \|J_t\|_F`: exact up to ``dense_limit``, estimated above it.
+        r"""log10 :math:`N_t = \|J_t\|_F`: exact for small n, estimated above.
 
-        For n up to ``dense_limit``, :math:`\|J_t\|_F` of :meth:`matrix`. Above it
-        :math:`J_t` is not formed: :math:`\|J_t\|_F^2 = E\|J_t g\|^2` for
+        For n up to :data:`EXACT_SCALE_LIMIT` (256) and ``dense_limit``,
+        :math:`\|J_t\|_F` of :meth:`matrix`. Above it :math:`J_t` is not formed
+        (it would cost n reverse passes a step): :math:`\|J_t\|_F^2 = E\|J_t g\|^2` for
         :math:`g \sim N(0, I)` is estimated from 8 seeded probes by :meth:`apply`
         and multiplied by 2. An AD product through an arbitrary cell is a
         composition of many operations, whose rounding is not bounded by the
@@ -341,7 +345,7 @@ class TorchSteps(Steps):
         estimates for such cells.
         """
         t = self._check_t(t)
-        if self._n <= self.dense_limit:
+        if self._n <= min(self.dense_limit, EXACT_SCALE_LIMIT):
             J = self.matrix(t)
             peak = float(np.max(np.abs(J)))
             if peak == 0.0:
