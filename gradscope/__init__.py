@@ -48,12 +48,16 @@ _EXPORTS: dict[str, str] = {
     "LyapunovResult": "gradscope.numeric.lyapunov",
     "SpectrumResult": "gradscope.numeric.spectrum",
     "bptt_gradient": "gradscope.numeric.gradient",
+    # any PyTorch cell (torch is imported on first use)
+    "torch_steps": "gradscope.torch",
+    "TorchSteps": "gradscope.torch",
     # the symbolic layer (SymPy is imported on first use)
     "derive_jacobian": "gradscope.symbolic",
     "derive_gradient": "gradscope.symbolic",
     "derive_cell_jacobian": "gradscope.symbolic",
     # studies and claims
     "compute_bound": "gradscope.studies.bound",
+    "analyze_module": "gradscope.studies.analyze_module",
     "BoundResult": "gradscope.studies.bound",
     "check_claim": "gradscope.claims",
     "check_claims": "gradscope.claims",

@@ -60,6 +60,7 @@ def test_the_top_level_hands_on_each_name_from_its_home() -> None:
         "replay",
         "load_rnn",
         "load_layers",
+        "torch_steps",
     ],
 )
 def test_the_functions_people_call_are_at_the_top(name: str) -> None:
@@ -70,7 +71,7 @@ def test_the_functions_people_call_are_at_the_top(name: str) -> None:
 def test_importing_the_package_imports_no_numerics() -> None:
     code = (
         "import sys, gradscope; "
-        "print(sorted(m for m in ('numpy', 'scipy', 'sympy') if m in sys.modules))"
+        "print(sorted(m for m in ('numpy', 'scipy', 'sympy', 'torch') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -24,7 +24,27 @@ from gradscope.cli.options import (
 
 
 @main.command()
-@click.argument("weights", type=InputFile())
+@click.argument("weights", type=InputFile(), required=False)
+@click.option(
+    "--cell",
+    "cell_spec",
+    metavar="PACKAGE.MODULE:FACTORY",
+    help="Instead of WEIGHTS: the user's own PyTorch cell, FACTORY() returning "
+    "cell(x, h) -> h_next (the current folder is on the import path), with --inputs and --h0.",
+)
+@click.option(
+    "--h0",
+    "h0_file",
+    type=InputFile(),
+    help="With --cell: the initial state as an (n,) .npy array.",
+)
+@click.option(
+    "--weights",
+    "cell_weights",
+    type=InputFile(),
+    help="With --cell: a state dict (.safetensors, .npz) loaded with "
+    "load_state_dict(strict=True), never unpickled.",
+)
 @inputs_option(
     help="Layer 0's inputs as a (T, m) .npy array. Without it: --T steps of zero inputs."
 )
@@ -45,7 +65,10 @@ from gradscope.cli.options import (
 @plot_option()
 @json_option()
 def analyze(
-    weights: str,
+    weights: str | None,
+    cell_spec: str | None,
+    h0_file: str | None,
+    cell_weights: str | None,
     inputs: str | None,
     T: int | None,
     layer: int | None,
@@ -77,6 +100,35 @@ def analyze(
     _check_plot_path(plot_file)
     if not threshold < 1:
         raise click.BadParameter(f"{threshold:g} must be below 1", param_hint="'--threshold'")
+    if cell_spec is not None:
+        extra = [
+            name
+            for name, v in (("WEIGHTS", weights), ("--T", T), ("--layer", layer),
+                            ("--activation", activation), ("--plot", plot_file))
+            if v is not None
+        ]  # fmt: skip
+        if extra:
+            raise click.UsageError(
+                f"{', '.join(extra)} cannot be combined with --cell "
+                "(its weights go in --weights, its run in --inputs and --h0)"
+            )
+        from gradscope.cli._cell import cell_analyze
+
+        cell_analyze(
+            spec=cell_spec,
+            weights=cell_weights,
+            inputs=inputs,
+            h0_file=h0_file,
+            threshold=threshold,
+            as_json=as_json,
+        )
+        return
+    if weights is None:
+        raise click.UsageError(
+            "Missing argument 'WEIGHTS' (a state dict file), or --cell package.module:factory"
+        )
+    if h0_file is not None or cell_weights is not None:
+        raise click.UsageError("--h0 and --weights go with --cell; WEIGHTS runs from zeros")
     loaded = load_layers(weights)
     if activation is not None and loaded.cell != "rnn":
         raise click.UsageError(

@@ -114,6 +114,14 @@ from gradscope.cli.options import (
     help="With --certify: the most bits an integer entry of the exact product may have "
     "(estimated before the work; default: seconds of work for this n).",
 )
+@click.option(
+    "--cell",
+    "cell_spec",
+    metavar="PACKAGE.MODULE:FACTORY",
+    help="The user's own PyTorch cell: FACTORY() returns cell(x, h) -> h_next (the current "
+    "folder is on the import path); with --inputs, --h0 and optionally --weights, a state "
+    "dict loaded with load_state_dict(strict=True), never unpickled.",
+)
 @seed_option()
 @plot_option()
 @json_option()
@@ -139,6 +147,7 @@ def spectrum(
     vectors: bool,
     certify: bool,
     max_bits: int | None,
+    cell_spec: str | None,
     seed: int,
     plot_file: str | None,
     as_json: bool,
@@ -162,6 +171,24 @@ def spectrum(
     from gradscope.errors import ConfigError
     from gradscope.numeric.matrixfree import check_memory, choose_method
 
+    if cell_spec is not None:
+        _refuse_with_cell(
+            family=family, norm=norm, radius=radius, hidden=hidden, input_size=input_size,
+            T=T, certify=certify, vectors=vectors, plot=plot_file, warmup=warmup,
+        )  # fmt: skip
+        from gradscope.cli._cell import cell_spectrum
+
+        cell_spectrum(
+            spec=cell_spec,
+            weights=weights,
+            inputs=inputs,
+            h0_file=h0_file,
+            top=top,
+            lyapunov_top=lyapunov_top,
+            seed=seed,
+            as_json=as_json,
+        )
+        return
     if vectors and top is None:
         raise click.UsageError("--vectors gives the top K singular vectors: add --top K")
     if method == "matrix-free" and top is None:
@@ -447,3 +474,13 @@ def _enclosure_lines(report: Any, *, show: int, top_only: bool = False) -> list[
         + f"; roots of charpoly(NᵀN) at {enc.precision_bits} bits, product entries of "
         f"{enc.product_bits:,} bits",
     ]
+
+
+def _refuse_with_cell(**given: Any) -> None:
+    """Options of generated or RNN weights that a user's cell does not take: exit 2."""
+    names = [f"--{k.replace('_', '-')}" for k, v in given.items() if v not in (None, False)]
+    if names:
+        raise click.UsageError(
+            f"{', '.join(names)} cannot be combined with --cell (the cell, --inputs and --h0 "
+            "define the run)"
+        )
