@@ -121,6 +121,42 @@ def _inputs(inputs: str | None, h0_file: str | None) -> tuple[Any, Any]:
     return x, h0
 
 
+def _check_size(n: int, T: int, top: int | None, *, command: str = "spectrum") -> None:
+    """Refuse, before the cell is imported or run, a spectrum that would not fit (exit 2).
+
+    The whole spectrum (``top`` None) is the graded engine's O(T n³) work on
+    :math:`J_t` formed by ``jacrev`` (n reverse passes a step, on top); the top K
+    need only the matrix-free method's memory.
+    """
+    from gradscope.numeric.matrixfree import check_memory
+    from gradscope.studies.spectrum_report import (
+        check_work,
+        estimate_spectrum_work,
+        largest_fitting,
+    )
+
+    method = "graded" if top is None else "matrix-free"
+    try:
+        check_memory(n, T, method=method, top=top)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if top is None:
+
+        def fix(avail: int | None) -> str:
+            fits = largest_fitting(lambda t: estimate_spectrum_work(n, t), T, available=avail)
+            shorter = f"inputs of {fits} rows fit, or " if fits >= 1 else ""
+            top_only = (
+                "--top K" if command == "spectrum" else "gradscope spectrum --cell … --top K"
+            )
+            return f"{shorter}ask for the top values only ({top_only}, matrix-free)"
+
+        check_work(
+            estimate_spectrum_work(n, T),
+            what=f"the whole spectrum of a state of size {n} over T = {T} steps",
+            fix=fix,
+        )
+
+
 def _header(spec: str, weights: str | None, inputs: str, h0: str) -> dict[str, Any]:
     return {"cell": spec, "weights": weights, "inputs": inputs, "h0": h0}
 
@@ -144,21 +180,24 @@ def cell_spectrum(
     from gradscope.studies.analyze_module import BOUND_NOTE
     from gradscope.torch import torch_steps
 
-    cell = load_cell(spec, weights)
     x, h0 = _inputs(inputs, h0_file)
-    steps = torch_steps(cell, x, h0)
-    n = steps.n
+    n = int(h0.size)  # the state's size, before the cell runs (a cell's own check follows)
     for value, name in ((top, "--top"), (lyapunov_top, "--lyapunov-top")):
         if value is not None and not 1 <= value <= n:
             raise click.BadParameter(f"{value} is not in 1..n = {n}", param_hint=f"'{name}'")
+    _check_size(n, int(x.shape[0]), top)
+    cell = load_cell(spec, weights)
+    steps = torch_steps(cell, x, h0)
+    exponents: dict[str, Any] = {}
     if top is None:
         full = compute_singular_values(steps)
         method, values, errors = "graded", full.log10_singular_values, full.log10_error
-        lyap = full.lyapunov_exponents
+        # the whole spectrum's QR-method exponents (no warm-up); the top K have none
+        # (their first pass is no estimate): --lyapunov-top computes them
+        exponents = {"lyapunov_exponents": [json_number(v) for v in full.lyapunov_exponents]}
     else:
         part = compute_top_spectrum(steps, top, seed=seed)
         method, values, errors = "matrix-free", part.log10_singular_values, part.log10_error
-        lyap = part.lyapunov_exponents
     record: dict[str, Any] = {
         "command": "spectrum",
         **_header(spec, weights, str(inputs), str(h0_file)),
@@ -168,7 +207,7 @@ def cell_spectrum(
         "method": method,
         "log10_singular_values": [json_number(v) for v in values],
         "log10_error": [json_number(v) for v in errors],
-        "lyapunov_exponents": [json_number(v) for v in lyap],
+        **exponents,
         "bound": None,
         "bound_note": BOUND_NOTE,
     }
@@ -204,8 +243,9 @@ def cell_analyze(
     """``gradscope analyze --cell …``: spectrum, Lyapunov, memory horizon and verdict."""
     from gradscope.studies.analyze_module import analyze_cell
 
-    cell = load_cell(spec, weights)
     x, h0 = _inputs(inputs, h0_file)
+    _check_size(int(h0.size), int(x.shape[0]), None, command="analyze")
+    cell = load_cell(spec, weights)
     result = analyze_cell(cell, x, h0, threshold=threshold, name=spec)
     record = {"command": "analyze", **_header(spec, weights, str(inputs), str(h0_file))}
     record.update(result.to_dict())

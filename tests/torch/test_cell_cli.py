@@ -135,3 +135,20 @@ def test_cell_needs_inputs_and_h0(tmp_path, monkeypatch) -> None:  # type: ignor
     monkeypatch.chdir(CELLS)
     res = CliRunner().invoke(main, ["spectrum", "--cell", "my_cell:make_cell"])
     _one_line_error(res, 2, "--inputs")
+
+
+@pytest.mark.parametrize("command", ["spectrum", "analyze"])
+def test_a_whole_spectrum_too_large_is_refused_before_the_cell_is_imported(
+    command, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Hypothesis: a state of 6000 over 3000 steps (the whole spectrum: hours of O(T n³)
+    work) is refused in one line, exit 2, naming --top, before the cell's module is even
+    imported (the spec names a module that does not exist)."""
+    np.save(tmp_path / "x.npy", np.zeros((3000, 1)))
+    np.save(tmp_path / "h0.npy", np.zeros(6000))
+    monkeypatch.chdir(tmp_path)
+    files = ["--inputs", str(tmp_path / "x.npy"), "--h0", str(tmp_path / "h0.npy")]
+    res = CliRunner().invoke(main, [command, "--cell", "no_such_module:make", *files])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and "no_such_module" not in res.output
+    assert "--top" in res.output
