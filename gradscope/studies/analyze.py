@@ -72,6 +72,7 @@ __all__ = [
     "estimate_analysis_work",
     "layer_model",
     "layer_steps",
+    "spectrum_fields",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -118,6 +119,31 @@ def _readonly(arr: ArrayLike) -> FloatArray:
     out = np.array(arr, dtype=np.float64, copy=True)
     out.flags.writeable = False
     return out
+
+
+def spectrum_fields(record: Any) -> dict[str, Any]:
+    """The JSON of an analysis's spectrum and memory horizon (a layer's or a cell's).
+
+    ``record`` has ``T``, ``log10_singular_values``, ``log10_error``,
+    ``lyapunov_exponents``, ``threshold``, ``horizon`` and ``log10_norm_back``.
+    """
+    return {
+        "product": f"ds_{record.T}/ds_0",
+        "T": record.T,
+        "log10_singular_values": [json_number(v) for v in record.log10_singular_values],
+        "log10_error": json_errors(record.log10_error),
+        "lyapunov_exponents": [json_number(v) for v in record.lyapunov_exponents],
+        "memory_horizon": {
+            "definition": "first k with ||ds_T/ds_(T-k)||_2 < threshold",
+            "threshold": record.threshold,
+            "steps": record.horizon,
+            "reached": record.horizon is not None,
+            "searched": record.T,
+        },
+        "log10_norm_back": [
+            {"k": k, "log10_norm": json_number(v)} for k, v in record.log10_norm_back
+        ],
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,21 +242,7 @@ class LayerAnalysis:
             "state": "h" if self.cell != "lstm" else "(h, c), h first",
             "state_size": self.state_size,
             "activation": self.activation,
-            "product": f"ds_{self.T}/ds_0",
-            "T": self.T,
-            "log10_singular_values": [json_number(v) for v in self.log10_singular_values],
-            "log10_error": json_errors(self.log10_error),
-            "lyapunov_exponents": [json_number(v) for v in self.lyapunov_exponents],
-            "memory_horizon": {
-                "definition": "first k with ||ds_T/ds_(T-k)||_2 < threshold",
-                "threshold": self.threshold,
-                "steps": self.horizon,
-                "reached": self.horizon is not None,
-                "searched": self.T,
-            },
-            "log10_norm_back": [
-                {"k": k, "log10_norm": json_number(v)} for k, v in self.log10_norm_back
-            ],
+            **spectrum_fields(self),
             "weights": {
                 "spectral_norms": dict(self.block_norms),
                 "spectral_radius": self.spectral_radius,

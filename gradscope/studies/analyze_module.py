@@ -22,16 +22,15 @@ from numpy.typing import NDArray
 
 from gradscope.errors import ConfigError
 from gradscope.io_cells import layers_from_arrays
-from gradscope.numeric.graded.bounds import json_errors
 from gradscope.numeric.products import scan_product
 from gradscope.numeric.spectrum import compute_singular_values
-from gradscope.records import json_number
 from gradscope.studies.analyze import (
     BACK,
     Analysis,
     _log10_norms_from_end,
     _verdict,
     compute_analysis,
+    spectrum_fields,
 )
 
 __all__ = ["BOUND_NOTE", "CellAnalysis", "analyze_cell", "analyze_module"]
@@ -96,21 +95,7 @@ class CellAnalysis:
             "cell": self.cell,
             "state": "the cell's state, flattened in order",
             "state_size": self.state_size,
-            "product": f"ds_{self.T}/ds_0",
-            "T": self.T,
-            "log10_singular_values": [json_number(v) for v in self.log10_singular_values],
-            "log10_error": json_errors(self.log10_error),
-            "lyapunov_exponents": [json_number(v) for v in self.lyapunov_exponents],
-            "memory_horizon": {
-                "definition": "first k with ||ds_T/ds_(T-k)||_2 < threshold",
-                "threshold": self.threshold,
-                "steps": self.horizon,
-                "reached": self.horizon is not None,
-                "searched": self.T,
-            },
-            "log10_norm_back": [
-                {"k": k, "log10_norm": json_number(v)} for k, v in self.log10_norm_back
-            ],
+            **spectrum_fields(self),
             "bound": None,
             "bound_note": BOUND_NOTE,
             "verdict": self.verdict,
