@@ -563,12 +563,7 @@ def _rows_for_activation(activation: str, settings: BoundSettings) -> list[Bound
 
 
 def _per_activation(settings: BoundSettings, workers: int) -> list[list[BoundRow]]:
-    """Each activation's rows, in order: on up to ``workers`` threads, BLAS at one each.
-
-    numpy's products, SVDs and ufuncs release the GIL, so two activations' batches
-    overlap (``gradscope bound --norm 0.9 --T 100``: 0.80 s serial, 0.59 s on two
-    threads here, issue 18).
-    """
+    """Each activation's rows, in order, on up to ``workers`` threads (numpy releases the GIL)."""
     activations = settings.activations
     workers = min(int(workers), len(activations))
     if workers == 1:
@@ -629,10 +624,8 @@ def compute_bound(
     horizon_cap : int
         Scan at most ``max(T, horizon_cap)`` steps for the horizons.
     workers : int
-        Threads that measure the activations side by side (at most one each),
-        each with BLAS lowered to one thread for the duration; the numbers do
-        not depend on it (each activation's batch is computed alone, in the same
-        order).
+        Threads measuring the activations side by side, BLAS at one thread each;
+        the numbers do not depend on it (each batch is computed alone).
 
     Returns
     -------
@@ -662,6 +655,7 @@ def compute_bound(
         ("hidden", hidden),
         ("seeds", seeds),
         ("input_size", input_size),
+        ("workers", workers),
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -673,8 +667,6 @@ def compute_bound(
         raise ConfigError(f"thresholds must be finite and positive, got {list(thresholds)}")
     if horizon_cap < 1:
         raise ConfigError(f"horizon_cap must be >= 1, got {horizon_cap}")
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ConfigError(f"workers must be a positive integer, got {workers!r}")
     settings = BoundSettings(
         norm=None if norm is None else float(norm),
         radius=None if radius is None else float(radius),
