@@ -20,6 +20,7 @@ __all__ = [
     "scale_to_norm",
     "scale_to_radius",
     "spectral_norm",
+    "spectral_norm_certified",
     "spectral_norm_upper",
     "spectral_radius",
 ]
@@ -64,7 +65,8 @@ def spectral_norm_upper(
 
     Notes
     -----
-    Why not Lanczos: Krylov iterations give Ritz values, *lower* bounds on
+    :func:`spectral_norm_certified` is faster and tighter; this bound is its
+    fallback. Why not Lanczos alone: Krylov iterations give Ritz values, *lower* bounds on
     :math:`\lambda_1(W^\top W)`; the residual bound :math:`|\theta - \lambda|
     \le \|r\|` (Parlett, Thm 4.5.1) puts *some* eigenvalue near θ, and a
     gap-free certificate that none lies above needs information about the rest
@@ -140,6 +142,124 @@ def spectral_norm_upper(
         log_scale *= 2.0
         power *= 2
         j += 1
+
+
+def _lanczos_top(A: FloatArray, *, steps: int, rtol: float) -> tuple[float, float]:
+    r"""The largest Ritz value θ of :math:`A^\top A` and its residual norm, by Lanczos.
+
+    Full reorthogonalisation, a fixed seeded start (the result is reproducible);
+    at most ``steps`` products with :math:`A^\top A`, fewer once the residual
+    :math:`\beta_j |y_j|` is below ``rtol`` θ. Only a guess for
+    :func:`spectral_norm_certified`, which proves or discards it.
+    """
+    n = A.shape[1]
+    k = min(steps, n)
+    Q = np.zeros((k, n))
+    q = np.random.default_rng(0).standard_normal(n)
+    q /= np.linalg.norm(q)
+    alpha: list[float] = []
+    beta: list[float] = []
+    theta = resid = 0.0
+    for j in range(k):
+        Q[j] = q
+        w = A.T @ (A @ q)
+        alpha.append(float(q @ w))
+        for _ in range(2):  # twice is enough (Parlett's "twice is enough")
+            w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
+        b = float(np.linalg.norm(w))
+        T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+        vals, vecs = np.linalg.eigh(T)
+        theta, resid = float(vals[-1]), b * abs(float(vecs[-1, -1]))
+        if b <= 1e-300 or resid <= rtol * theta:
+            break
+        beta.append(b)
+        q = w / b
+    return theta, resid
+
+
+def spectral_norm_certified(W: FloatArray, *, rtol: float = 1e-8) -> tuple[float, float]:
+    r"""‖W‖₂ from Lanczos, proved from above by one Cholesky factorisation.
+
+    Parameters
+    ----------
+    W : (m, n) ndarray
+        Finite float64 entries.
+    rtol : float
+        How far above the Lanczos value the certificate is placed (relative,
+        in :math:`\|W\|_2^2`); at least about :math:`n^2 u`, below which the
+        factorisation of a nearly singular matrix may fail.
+
+    Returns
+    -------
+    upper : float
+        :math:`\ge \|W\|_2`, counting every rounding of the computation.
+    lower : float
+        The Lanczos estimate (a Ritz value: from below up to rounding).
+
+    Notes
+    -----
+    Lanczos on :math:`A = W^\top W` (on the smaller side of W) gives a Ritz value
+    θ and a residual r; they only *suggest* that :math:`\lambda_1(A) \le
+    \theta + r` (see :func:`spectral_norm_upper`, Notes). The suggestion is
+    then proved or refuted: for :math:`s = \theta + 2r + \text{rtol}\,\theta`
+    the computed matrix :math:`\hat B = fl(sI - fl(A))` is given to a
+    floating-point Cholesky factorisation. If that runs to completion,
+    :math:`\hat R^\top \hat R = \hat B + \Delta` with :math:`|\Delta| \le
+    \gamma_{n+1} |\hat R^\top||\hat R|` (Demmel's bound, Higham, *Accuracy
+    and Stability of Numerical Algorithms*, 2nd ed., Thm 10.3, whose proof
+    uses only that the factorisation completes, and which holds for the
+    partitioned LAPACK algorithm on conventional BLAS-3; the idea of proving
+    definiteness this way is Rump's, BIT 46, 2006). Taking traces,
+    :math:`\|\hat R\|_F^2 \le \operatorname{tr}\hat B / (1 - \gamma_{n+1})`, so
+    :math:`\hat B \succeq -\gamma_{n+1} \operatorname{tr}\hat B / (1 -
+    \gamma_{n+1})\, I`. With :math:`\|fl(A) - A\|_2 \le \gamma_n \|W\|_F^2`
+    (Higham §3.5) and the rounding of the diagonal shift,
+    :math:`\lambda_1(A) \le s + \varepsilon` for the ε these terms (and
+    underflow) add up to, all rounded up. If the factorisation breaks down the
+    guess is refuted; one retry with a wider margin follows, then the
+    squaring bound of :func:`spectral_norm_upper`. Cost: about 30–60 products
+    with W and :math:`W^\top`, one product :math:`W^\top W` and one Cholesky
+    (n = 2048: about 0.2 s, against about 1 s for the squarings at rtol 1e-3).
+    """
+    A = np.asarray(W, dtype=np.float64)
+    if A.ndim != 2 or A.size == 0:
+        raise ConfigError(f"W must be a nonempty matrix, got shape {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ConfigError("W has NaN or Inf entries")
+    if not (0.0 < rtol < 1.0):
+        raise ConfigError(f"rtol must be in (0, 1), got {rtol!r}")
+    peak = float(np.abs(A).max())
+    if peak == 0.0:
+        return 0.0, 0.0
+    if A.shape[0] < A.shape[1]:
+        A = A.T  # ‖W‖₂ = ‖Wᵀ‖₂; work on the smaller Gram matrix
+    w_exp = math.frexp(peak)[1]
+    Ws = np.ldexp(A, -w_exp)  # entries at most 1 in modulus (exact)
+    n = Ws.shape[1]
+    u, tiny = 2.0**-53, 2.0**-1074
+    theta, resid = _lanczos_top(Ws, steps=64, rtol=rtol / 4.0)
+    fro = float(np.linalg.norm(Ws)) * (1.0 + 2.0 * (n * Ws.shape[0] + 2) * u)
+    gram_error = n * u / (1.0 - n * u) * fro * fro + n * n * tiny  # ‖fl(A) - A‖_2
+    g1 = (n + 1) * u / (1.0 - (n + 1) * u)
+    B = Ws.T @ Ws
+    diag = np.diagonal(B).copy()
+    np.negative(B, out=B)  # off the diagonal -a_ij, exactly
+    for margin in (rtol, 1e-4):
+        s = theta + 2.0 * resid + margin * theta + 4.0 * gram_error
+        B[np.diag_indices(n)] = s - diag  # fl(s - a_ii)
+        try:
+            np.linalg.cholesky(B)
+        except np.linalg.LinAlgError:
+            continue
+        b = np.diagonal(B)
+        top = float(b.max())
+        trace = math.fsum(b.tolist()) * (1.0 + 2.0 * u)
+        eps = g1 / (1.0 - g1) * trace + u / (1.0 - u) * top + gram_error
+        eps += 8.0 * n * (n + 2 + top) * tiny
+        lam = (s + eps) * (1.0 + 4.0 * u)
+        upper = math.sqrt(lam) * (1.0 + 2.0 * u) * 2.0**w_exp
+        return upper, min(math.sqrt(max(theta, 0.0)) * 2.0**w_exp, upper)
+    return spectral_norm_upper(W, rtol=min(max(rtol, 1e-6), 1e-3))
 
 
 def spectral_radius(W: FloatArray) -> float:

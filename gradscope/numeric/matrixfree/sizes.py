@@ -92,8 +92,9 @@ def estimate_memory(n: int, T: int, *, method: str, top: int | None = None) -> i
     and ``W_hh`` (n²). The graded full spectrum works on about 14 n × n arrays
     (the running factor, its QR, the folded ``U``, the Jacobi iterates); the
     matrix-free method on a C-ordered copy of ``W_hh.T``, the bound column's
-    squarings of :math:`W_{hh}^\top W_{hh}`
-    (:func:`~gradscope.numeric.norms.spectral_norm_upper`; together 3 n²) and a
+    certificate for ‖W_hh‖₂ (a scaled copy, :math:`W_{hh}^\top W_{hh}` and its
+    Cholesky factor, :func:`~gradscope.numeric.norms.spectral_norm_certified`;
+    together 3 n², as many as its fallback's squarings) and a
     few n × b blocks. Generated
     weights also need an eigen- or singular value decomposition (about 4 n²)
     for their scaling.
