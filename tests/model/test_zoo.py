@@ -104,7 +104,7 @@ def test_lipschitz_init() -> None:
     for M in (cell.M_A, cell.M_W):
         assert _ks(M, "norm", (0.0, 6.0 / n)) > P_MIN
     assert _ks(cell.U, "norm", (0.0, math.sqrt(2.0 / (n + m)))) > P_MIN
-    # A_β's symmetric part is (1 - β)(M + Mᵀ) - γ I (eq. 3)
+    # A_β's symmetric part is (1 - β)(M + Mᵀ) - γ I
     S = 0.5 * (cell.A_beta + cell.A_beta.T)
     np.testing.assert_allclose(S, 0.25 * (cell.M_A + cell.M_A.T) - 0.001 * np.eye(n), atol=1e-15)
 

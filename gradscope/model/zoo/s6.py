@@ -17,7 +17,9 @@ the simplified :math:`\bar B = \Delta B` of the authors' reference scan
 ``d * N + k``): ``state_size`` = D·N, ``hidden_size`` = D. Since Δ, B, C
 depend on the input only, :math:`J_t = \operatorname{diag}(\exp(\Delta_t \otimes A))`:
 diagonal, input-driven, every entry in (0, 1) — the "selection" that the
-paper says lets the model keep or forget (§3.5.1: Δ → ∞ resets, Δ → 0 keeps).
+paper says lets the model keep or forget (its discussion of Δ: large Δ resets
+the state, small Δ keeps it). Algorithm and equation numbers as in arXiv v1, from
+memory: not re-checked against the PDF here.
 
 Defaults, from the authors' ``Mamba`` module: N = ``d_state`` = 16;
 S4D-real :math:`A_{\log}[d, k] = \log k`; ``dt_rank`` R = ⌈D/16⌉, so
