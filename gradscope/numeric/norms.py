@@ -155,7 +155,7 @@ def _lanczos_top(A: FloatArray, *, steps: int, rtol: float) -> tuple[float, floa
     n = A.shape[1]
     k = min(steps, n)
     Q = np.zeros((k, n))
-    q = np.random.default_rng(0).standard_normal(n)
+    q = np.random.default_rng(0).standard_normal((n,))
     q /= np.linalg.norm(q)
     alpha: list[float] = []
     beta: list[float] = []
@@ -164,7 +164,7 @@ def _lanczos_top(A: FloatArray, *, steps: int, rtol: float) -> tuple[float, floa
         Q[j] = q
         w = A.T @ (A @ q)
         alpha.append(float(q @ w))
-        for _ in range(2):  # twice is enough (Parlett's "twice is enough")
+        for _ in range(2):  # "twice is enough" (Kahan, in Parlett §6.9)
             w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
         b = float(np.linalg.norm(w))
         T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
