@@ -58,7 +58,7 @@ def test_override_is_named_and_unknown_keyword_lists_valid_ones() -> None:
     """Hypothesis: an override is used and reported; a wrong keyword is refused with the list."""
     cell = zoo_cell("cornn", hidden=4, inputs=2, dt=0.1)
     assert cell.dt == 0.1 and "set by the caller" in cell.defaults()["dt"]["source"]
-    with pytest.raises(ConfigError, match=r"valid ones are dt, gamma, eps, weight_bound"):
+    with pytest.raises(ConfigError, match=r"valid ones are dt, gamma, eps, scheme, weight_bound"):
         zoo_cell("cornn", delta=1.0)
     with pytest.raises(ConfigError, match="choose one of indrnn, antisymmetric"):
         zoo_cell("lstm")
@@ -85,6 +85,13 @@ def test_antisymmetric_init() -> None:
     # the antisymmetric part has an imaginary spectrum; with γ the real parts are exactly -γ
     ev = np.linalg.eigvals(cell.M)
     np.testing.assert_allclose(ev.real, -cell.gamma, atol=1e-12)
+
+
+def test_cornn_scheme_is_checked() -> None:
+    """Hypothesis: only eq. (3)'s implicit damping or the code's explicit one is accepted."""
+    assert zoo_cell("cornn", hidden=2, inputs=1).scheme == "paper"
+    with pytest.raises(ConfigError, match="scheme must be one of paper, code"):
+        zoo_cell("cornn", hidden=2, inputs=1, scheme="implicit")
 
 
 def test_cornn_init() -> None:

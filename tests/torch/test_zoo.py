@@ -56,12 +56,11 @@ def twin_cornn(c: Any) -> Twin:
 
     def step(x: Any, s: Any) -> Any:  # Rusch & Mishra eq. (3), state (y, z)
         y, z = s[:n], s[n:]
-        z_new = (
-            z
-            + c.dt * torch.tanh(W @ y + Wz @ z + V @ x + b)
-            - c.dt * c.gamma * y
-            - c.dt * c.eps * z
-        )
+        drive = z + c.dt * torch.tanh(W @ y + Wz @ z + V @ x + b) - c.dt * c.gamma * y
+        if c.scheme == "paper":  # eq. (3): z_n = drive - dt·eps·z_n, solved for z_n
+            z_new = drive / (1.0 + c.dt * c.eps)
+        else:  # the authors' coRNNCell: - dt·eps·z_(n-1)
+            z_new = drive - c.dt * c.eps * z
         return torch.cat([y + c.dt * z_new, z_new])
 
     return step
@@ -121,6 +120,7 @@ SIZES: dict[str, list[tuple[int, int, int, dict[str, Any]]]] = {
 }
 SIZES["s6"] = [(3, 2, 12, {"state_dim": 4}), (5, 3, 9, {"state_dim": 3})]
 SIZES["jordan"] = [(4, 2, 12, {"m": 3}), (7, 3, 9, {})]
+SIZES["cornn"] = [(3, 2, 12, {}), (6, 4, 9, {"scheme": "code"})]  # eq. (3), the authors' code
 SEEDS = (0, 1, 2)
 
 

@@ -1,18 +1,25 @@
 r"""coRNN (Rusch & Mishra 2021): a damped, driven oscillator network, discretised IMEX.
 
 Eq. (3) of the paper, the implicit-explicit (IMEX) discretisation of
-:math:`y'' = \sigma(W y + \mathcal{W} y' + V u + b) - \gamma y - \epsilon y'`:
+:math:`y'' = \sigma(W y + \mathcal{W} y' + V u + b) - \gamma y - \epsilon y'`,
+with the damping implicit in :math:`z_n`:
 
 .. math::
 
     z_n = z_{n-1} + \Delta t\, \sigma(W y_{n-1} + \mathcal{W} z_{n-1} + V u_n + b)
-          - \Delta t\, \gamma\, y_{n-1} - \Delta t\, \epsilon\, z_{n-1}, \qquad
+          - \Delta t\, \gamma\, y_{n-1} - \Delta t\, \epsilon\, z_n, \qquad
     y_n = y_{n-1} + \Delta t\, z_n,
 
-with σ = tanh (the authors' ``coRNNCell.forward`` updates z first, then y from
-the new z, as here). The state is :math:`s_n = (y_n, z_n)`, y first: ``state_size`` = 2n.
-With :math:`d_n = \tanh'(a_n)`, :math:`Z_y = \Delta t(\operatorname{diag}(d_n) W - \gamma I)`
-and :math:`Z_z = (1 - \Delta t\,\epsilon) I + \Delta t \operatorname{diag}(d_n) \mathcal{W}`,
+σ = tanh; so :math:`z_n = \delta\,[z_{n-1} + \Delta t(\sigma(a_n) - \gamma y_{n-1})]`
+with :math:`\delta = 1/(1 + \Delta t\,\epsilon)` (``scheme="paper"``, the default: the
+scheme the paper's propositions are proved for). The authors' code
+(``coRNNCell.forward``) damps explicitly instead,
+:math:`z_n = z_{n-1} + \Delta t(\sigma(a_n) - \gamma y_{n-1} - \epsilon z_{n-1})`
+(``scheme="code"``); both update z first, then y from the new z. The state is
+:math:`s_n = (y_n, z_n)`, y first: ``state_size`` = 2n. With :math:`d_n = \tanh'(a_n)`,
+:math:`Z_y = c\,\Delta t(\operatorname{diag}(d_n) W - \gamma I)` and
+:math:`Z_z = k I + c\,\Delta t \operatorname{diag}(d_n) \mathcal{W}`, where
+:math:`c = k = \delta` (paper) or :math:`c = 1, k = 1 - \Delta t\,\epsilon` (code),
 
 .. math::
 
@@ -40,7 +47,10 @@ import numpy as np
 from gradscope.errors import ConfigError
 from gradscope.model.zoo._base import FloatArray, Hyper, Paper, ZooCellBase, finite_float, frozen
 
-__all__ = ["CELL", "CoRNNCell", "draw"]
+__all__ = ["CELL", "SCHEMES", "CoRNNCell", "draw"]
+
+#: eq. (3) of the paper (damping implicit in z_n), or the authors' code (explicit)
+SCHEMES = ("paper", "code")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -57,6 +67,9 @@ class CoRNNCell(ZooCellBase):
         Input weights.
     b : (n,) array_like
     dt, gamma, eps : float
+    scheme : {"paper", "code"}
+        The damping implicit in :math:`z_n` (eq. (3), default) or explicit (the
+        authors' code).
     init : mapping, optional
     """
 
@@ -67,6 +80,7 @@ class CoRNNCell(ZooCellBase):
     dt: float
     gamma: float
     eps: float
+    scheme: str = "paper"
     init: Mapping[str, Any] = field(default_factory=dict)
 
     NAME = "cornn"
@@ -82,6 +96,11 @@ class CoRNNCell(ZooCellBase):
         "dt": Hyper(0.042, "Rusch & Mishra 2021, authors' sMNIST script default"),
         "gamma": Hyper(2.7, "Rusch & Mishra 2021, authors' sMNIST script default"),
         "eps": Hyper(4.7, "Rusch & Mishra 2021, authors' sMNIST script default"),
+        "scheme": Hyper(
+            "paper",
+            "Rusch & Mishra 2021, eq. (3): damping implicit in z_n ('code': the authors' "
+            "coRNNCell, explicit in z_(n-1))",
+        ),
         "weight_bound": Hyper(
             "1/sqrt(m+2n)",
             "Rusch & Mishra 2021 code: nn.Linear(m + 2n, n) default init, U(±1/sqrt(m+2n))",
@@ -101,7 +120,23 @@ class CoRNNCell(ZooCellBase):
         object.__setattr__(self, "b", frozen(self.b, "b", (n,)))
         for name in ("dt", "gamma", "eps"):
             object.__setattr__(self, name, finite_float(getattr(self, name), name))
+        if self.scheme not in SCHEMES:
+            raise ConfigError(
+                f"scheme must be one of {', '.join(SCHEMES)} (eq. (3)'s implicit damping, or "
+                f"the authors' code's explicit one), got {self.scheme!r}"
+            )
+        if self.scheme == "paper" and self.dt * self.eps <= -1.0:
+            raise ConfigError(
+                f"eq. (3) needs 1 + dt·eps > 0, got dt = {self.dt}, eps = {self.eps}"
+            )
         object.__setattr__(self, "init", dict(self.init))
+
+    def damping(self) -> tuple[float, float]:
+        r"""``(c, k)``: :math:`z_n = k z_{n-1} + c\,\Delta t(\sigma(a_n) - \gamma y_{n-1})`."""
+        if self.scheme == "paper":
+            delta = 1.0 / (1.0 + self.dt * self.eps)
+            return delta, delta
+        return 1.0, 1.0 - self.dt * self.eps
 
     @property
     def hidden_size(self) -> int:
@@ -139,6 +174,7 @@ def draw(hidden: int, inputs: int, rng: np.random.Generator, hyper: dict[str, An
         dt=hyper["dt"],
         gamma=hyper["gamma"],
         eps=hyper["eps"],
+        scheme=hyper["scheme"],
         init={"weight_bound": bound_spec},
     )
 

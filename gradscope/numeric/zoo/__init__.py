@@ -132,15 +132,16 @@ def _run_cornn(cell: Any, x: FloatArray, s0: FloatArray) -> tuple[FloatArray, St
     states[0] = s0
     drive = x @ cell.V.T + cell.b
     dt = cell.dt
+    c, k = cell.damping()
     for t in range(1, T + 1):
         y, z = states[t - 1, :n], states[t - 1, n:]
         a = cell.W @ y + cell.W_z @ z + drive[t - 1]
-        z_new = z + dt * (np.tanh(a) - cell.gamma * y - cell.eps * z)
+        z_new = k * z + c * dt * (np.tanh(a) - cell.gamma * y)
         states[t, n:] = z_new
         states[t, :n] = y + dt * z_new
         _check_finite(states[t], t, T, "cornn")
         d[t - 1] = _TANH.derivative(a)
-    return states, CoRNNSteps(cell.W, cell.W_z, d, dt, cell.gamma, cell.eps)
+    return states, CoRNNSteps(cell.W, cell.W_z, d, dt, cell.gamma, damping=(c, k))
 
 
 def _run_mingru(cell: Any, x: FloatArray, s0: FloatArray) -> tuple[FloatArray, Steps]:

@@ -146,15 +146,23 @@ class AffineSteps(Steps):
 class CoRNNSteps(Steps):
     r"""coRNN's Jacobians on the state (y, z) (see :mod:`gradscope.model.zoo.cornn`).
 
-    With :math:`Z_y = \Delta t(\operatorname{diag}(d_t) W - \gamma I)` and
-    :math:`Z_z = (1 - \Delta t\,\epsilon) I + \Delta t \operatorname{diag}(d_t) W_z`,
+    With the damping ``(c, k)`` of :meth:`~gradscope.model.zoo.cornn.CoRNNCell.damping`,
+    :math:`Z_y = c\,\Delta t(\operatorname{diag}(d_t) W - \gamma I)` and
+    :math:`Z_z = k I + c\,\Delta t \operatorname{diag}(d_t) W_z`,
     :math:`J_t = \begin{pmatrix} I + \Delta t Z_y & \Delta t Z_z \\ Z_y & Z_z \end{pmatrix}
     = \begin{pmatrix} I & 0 \\ 0 & 0 \end{pmatrix}
     + \begin{pmatrix} \Delta t I \\ I \end{pmatrix} (Z_y \; Z_z)`.
     """
 
     def __init__(
-        self, W: FloatArray, W_z: FloatArray, d: FloatArray, dt: float, gamma: float, eps: float
+        self,
+        W: FloatArray,
+        W_z: FloatArray,
+        d: FloatArray,
+        dt: float,
+        gamma: float,
+        *,
+        damping: tuple[float, float],
     ) -> None:
         h = int(W.shape[0])
         if W.shape != (h, h) or W_z.shape != (h, h) or d.ndim != 2 or d.shape[1] != h:
@@ -162,7 +170,8 @@ class CoRNNSteps(Steps):
                 f"need W, W_z (n, n) and d (T, n): got {W.shape}, {W_z.shape}, {d.shape}"
             )
         self.W, self.W_z, self.d = W, W_z, d
-        self.dt, self.gamma, self.eps = float(dt), float(gamma), float(eps)
+        self.dt, self.gamma = float(dt), float(gamma)
+        self.c, self.k = float(damping[0]), float(damping[1])
         self._h = h
 
     @property
@@ -174,10 +183,10 @@ class CoRNNSteps(Steps):
         return int(self.d.shape[0])
 
     def _blocks(self, t: int) -> tuple[FloatArray, FloatArray]:
-        d, h, dt = self.d[t - 1][:, None], self._h, self.dt
+        d, h, cdt = self.d[t - 1][:, None], self._h, self.c * self.dt
         eye = np.eye(h)
-        Zy: FloatArray = dt * (d * self.W - self.gamma * eye)
-        Zz: FloatArray = (1.0 - dt * self.eps) * eye + dt * (d * self.W_z)
+        Zy: FloatArray = cdt * (d * self.W - self.gamma * eye)
+        Zz: FloatArray = self.k * eye + cdt * (d * self.W_z)
         return Zy, Zz
 
     def matrix(self, t: int) -> FloatArray:
@@ -189,41 +198,36 @@ class CoRNNSteps(Steps):
     def apply(self, t: int, V: FloatArray) -> FloatArray:
         t = self._check_t(t)
         _check_block(V, self.n)
-        h, dt, d = self._h, self.dt, self.d[t - 1][:, None]
+        h, cdt, d = self._h, self.c * self.dt, self.d[t - 1][:, None]
         Vy, Vz = V[:h], V[h:]
-        dz = (
-            dt * (d * (self.W @ Vy + self.W_z @ Vz) - self.gamma * Vy) + (1.0 - dt * self.eps) * Vz
-        )
-        return np.vstack([Vy + dt * dz, dz])
+        dz = cdt * (d * (self.W @ Vy + self.W_z @ Vz) - self.gamma * Vy) + self.k * Vz
+        return np.vstack([Vy + self.dt * dz, dz])
 
     def apply_transpose(self, t: int, U: FloatArray) -> FloatArray:
         t = self._check_t(t)
         _check_block(U, self.n)
-        h, dt, d = self._h, self.dt, self.d[t - 1][:, None]
+        h, cdt, d = self._h, self.c * self.dt, self.d[t - 1][:, None]
         Uy, Uz = U[:h], U[h:]
-        w = dt * Uy + Uz
+        w = self.dt * Uy + Uz
         dw = d * w
-        out_y = Uy + dt * (self.W.T @ dw - self.gamma * w)
-        out_z = (1.0 - dt * self.eps) * w + dt * (self.W_z.T @ dw)
+        out_y = Uy + cdt * (self.W.T @ dw - self.gamma * w)
+        out_z = self.k * w + cdt * (self.W_z.T @ dw)
         return np.vstack([out_y, out_z])
 
     def log10_rounding_scale(self, t: int) -> FloatArray:
         r""":math:`\sqrt n + (1 + |\Delta t|)(\|Z_y\|_F + \|Z_z\|_F)`, by its terms."""
         t = self._check_t(t)
-        d, h, dt = self.d[t - 1], self._h, abs(self.dt)
+        d, h, cdt = self.d[t - 1], self._h, abs(self.c * self.dt)
         root = math.sqrt(h)
 
         def lg(x: float) -> FloatArray:
             return np.asarray(math.log10(x) if x > 0 else -np.inf)
 
         zy = log10_add(
-            lg(dt) + log10_row_scaled_frobenius(d, self.W), lg(dt * abs(self.gamma) * root)
+            lg(cdt) + log10_row_scaled_frobenius(d, self.W), lg(cdt * abs(self.gamma) * root)
         )
-        zz = log10_add(
-            lg(abs(1.0 - self.dt * self.eps) * root),
-            lg(dt) + log10_row_scaled_frobenius(d, self.W_z),
-        )
-        return log10_add(lg(root), lg(1.0 + dt) + log10_add(zy, zz))
+        zz = log10_add(lg(abs(self.k) * root), lg(cdt) + log10_row_scaled_frobenius(d, self.W_z))
+        return log10_add(lg(root), lg(1.0 + abs(self.dt)) + log10_add(zy, zz))
 
     def nonzero_pattern(self, t: int) -> NDArray[np.bool_]:
         t = self._check_t(t)
@@ -231,8 +235,9 @@ class CoRNNSteps(Steps):
         live = (self.d[t - 1] != 0.0)[:, None]
         eye = np.eye(h, dtype=bool)
         dt_live = self.dt != 0.0
-        zy = dt_live & ((live & (self.W != 0.0)) | (eye & (self.gamma != 0.0)))
-        zz = (eye & (1.0 - self.dt * self.eps != 0.0)) | (dt_live & live & (self.W_z != 0.0))
+        c_live = dt_live and self.c != 0.0
+        zy = c_live & ((live & (self.W != 0.0)) | (eye & (self.gamma != 0.0)))
+        zz = (eye & (self.k != 0.0)) | (c_live & live & (self.W_z != 0.0))
         top = np.hstack([eye | (dt_live & zy), dt_live & zz])
         out: NDArray[np.bool_] = np.vstack([top, np.hstack([zy, zz])])
         return out
