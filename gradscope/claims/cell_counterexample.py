@@ -55,17 +55,64 @@ def _cell_class(name: str) -> Any:
             f"counterexample field 'cell.name': unknown zoo cell {name!r}; choose from: "
             f"{', '.join(zoo.ZOO_NAMES)}"
         )
-    return type(zoo.zoo_cell(name, hidden=2, inputs=1, seed=0))
+    return zoo.zoo_class(name)
+
+
+def _kinds(cls: Any) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The cell class's array fields, and each other field's kind (int, float, str, mapping)."""
+    arrays = tuple(cls.ARRAYS)
+    kinds: dict[str, str] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in arrays:
+            continue
+        hint = str(f.type)
+        kinds[f.name] = "mapping" if hint.startswith("Mapping") else hint
+    return arrays, kinds
 
 
 def cell_block(cell: Any) -> dict[str, Any]:
     """A zoo cell as a JSON ``cell`` block: its name, parameter arrays, hyper-parameters."""
-    parameters: dict[str, Any] = {}
-    hyper: dict[str, Any] = {}
-    for f in dataclasses.fields(cell):
-        value = getattr(cell, f.name)
-        (parameters if isinstance(value, np.ndarray) else hyper)[f.name] = value
-    return {"name": cell.NAME, "parameters": parameters, "hyper": hyper}
+    arrays, kinds = _kinds(type(cell))
+    return {
+        "name": cell.NAME,
+        "parameters": {k: getattr(cell, k) for k in arrays},
+        "hyper": {k: getattr(cell, k) for k in kinds},
+    }
+
+
+def _plain_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and bool(np.isfinite(float(value)))
+    )
+
+
+def _hyper_value(value: Any, key: str, kind: str) -> Any:
+    name = f"cell.hyper.{key}"
+    if kind == "str":
+        return _text(value, name)
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _bad(name, "an integer", value)
+        return value
+    if kind == "mapping":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(v, str) or _plain_number(v) for v in value.values()
+        ):
+            raise _bad(name, "an object of numbers or text", value)
+        return dict(value)
+    if not _plain_number(value):
+        raise _bad(name, "a finite number", value)
+    return float(value)
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists nest along the first entries (the cell checks the shapes)."""
+    depth = 0
+    while isinstance(value, (list, tuple, np.ndarray)) and len(value):
+        depth, value = depth + 1, value[0]
+    return max(depth, 1)
 
 
 def build_cell(block: Mapping[str, Any]) -> Any:
@@ -77,15 +124,16 @@ def build_cell(block: Mapping[str, Any]) -> Any:
             raise ConfigError(f"counterexample field 'cell' lacks {key!r}")
     name = _text(block["name"], "cell.name", "a zoo cell name (text)")
     cls = _cell_class(name)
+    arrays, kinds = _kinds(cls)
     params, hyper = block["parameters"], block["hyper"]
     if not isinstance(params, Mapping):
         raise _bad("cell.parameters", "an object of arrays", params)
     if not isinstance(hyper, Mapping):
         raise _bad("cell.hyper", "an object of numbers or text", hyper)
-    template = _zoo().zoo_cell(name, hidden=2, inputs=1, seed=0)
-    want = cell_block(template)
-    for part, given in (("parameters", params), ("hyper", hyper)):
-        expected = set(want[part])
+    for part, given, expected in (
+        ("parameters", params, set(arrays)),
+        ("hyper", hyper, set(kinds)),
+    ):
         if set(given) != expected:
             raise ConfigError(
                 f"counterexample field 'cell.{part}' of a {name} cell must have exactly the "
@@ -93,28 +141,15 @@ def build_cell(block: Mapping[str, Any]) -> Any:
             )
     kwargs: dict[str, Any] = {}
     for key, value in params.items():
-        ndim = np.ndim(want["parameters"][key])
-        kwargs[key] = _array(value, f"cell.parameters.{key}", [("d", None)] * ndim)
+        kwargs[key] = _array(value, f"cell.parameters.{key}", [("d", None)] * _depth(value))
     for key, value in hyper.items():
-        kind = type(want["hyper"][key])
-        ok = isinstance(value, str) if kind is str else _plain_number(value)
-        if not ok:
-            raise _bad(f"cell.hyper.{key}", f"a {'text' if kind is str else 'number'}", value)
-        kwargs[key] = int(value) if kind is int and float(value).is_integer() else value
+        kwargs[key] = _hyper_value(value, key, kinds[key])
     try:
         return cls(**kwargs)
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        raise ConfigError(f"counterexample field 'cell': not a valid {name} cell: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"counterexample field 'cell': not a valid {name} cell: {exc}") from None
-
-
-def _plain_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and bool(np.isfinite(float(value)))
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

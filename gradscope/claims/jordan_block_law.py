@@ -42,9 +42,10 @@ from gradscope.studies.bound import judging_slack
 
 ID = "jordan-block-law"
 STATEMENT = (
-    "For a dominant Jordan block of size m (spectral radius ρ): ‖A^k‖ = Θ(k^(m−1) ρ^k) "
-    "(classical; used recently to argue that stable state-space models do not forget "
-    "purely exponentially)"
+    "“we prove that memory retention in linear SSMs follows the sharp asymptotic law "
+    "Θ(k^{m-1}ρ^k), where ρ is the spectral radius and m is the size of the dominant Jordan "
+    "block” (OpenReview forum 8Kg8lL3L58, abstract; theorem number not found) — the classical "
+    "‖A^k‖ = Θ(k^(m−1) ρ^k) of the Jordan normal form"
 )
 LATEX = r"\|A^k\|_2 = \Theta\!\left(k^{m-1}\rho(A)^k\right)"
 SETTING = (
