@@ -35,6 +35,8 @@ _TUTORIAL: dict[str, str] = {
 #: the papers' claims: id -> module, in the order they are reported
 _PAPERS: dict[str, str] = {
     "jordan-block-law": "jordan_block_law",
+    "antisymmetric-eigenvalues": "antisymmetric_eigenvalues",
+    "indrnn-gradient-regulation": "indrnn_gradient_regulation",
 }
 #: every claim: id -> module (the tutorial's first, then the papers')
 CLAIM_MODULES: dict[str, str] = {**_TUTORIAL, **_PAPERS}
