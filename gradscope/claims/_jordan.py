@@ -59,7 +59,7 @@ def normalized_power(
     k = ks.astype(np.float64)
     N = np.zeros((len(ks), n, n))
     for (mu, p), o in zip(blocks, _offsets(blocks), strict=True):
-        log_mu = math.log(abs(mu))
+        log_mu = math.log(abs(mu)) if mu != 0 else 0.0
         sign = -1.0 if mu < 0 else 1.0
         log_c = np.zeros(len(ks))
         for d in range(p):
@@ -68,7 +68,7 @@ def normalized_power(
                     log_c = log_c + np.log(np.maximum(k - (d - 1), 0.0)) - math.log(d)
             e = log_c + (k - d) * log_mu - k * math.log(rho) - (m - 1) * np.log(k)
             with np.errstate(under="ignore"):
-                value = np.where(ks >= d, np.exp(e), 0.0)
+                value = np.where(ks >= d if mu != 0 else ks == d, np.exp(e), 0.0)
             value = value * np.where((ks - d) % 2 == 0, 1.0, sign)
             for i in range(p - d):
                 N[:, o + i, o + i + d] = value
@@ -102,6 +102,8 @@ def _tail_error(blocks: Sequence[tuple[float, int]], m: int, rho: float, K: int)
                     b = rho ** (-d) * K ** (d - m + 1) / math.factorial(d)
                 else:  # 1/(m-1)! - C(k,m-1)/k^(m-1) <= (m-1)(m-2)/(2k (m-1)!)
                     b = rho ** (-d) * (m - 1) * (m - 2) / (2 * K * math.factorial(d))
+            elif mu == 0:  # a nilpotent block: N_k's entries are 0 for k > d
+                b = 0.0
             else:  # f(k+1)/f(k) <= q (k+1)/(k+1-d): f decreasing from K on when < 1
                 if q * (K + 1) / (K + 1 - d) >= 1.0:
                     return math.inf

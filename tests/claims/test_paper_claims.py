@@ -197,3 +197,182 @@ def test_tutorial_only_check_json_has_no_new_keys() -> None:
     assert out.exit_code == 0
     doc = json.loads(out.output)
     assert "sources" not in doc and "source" not in doc["settings"]
+
+
+# --- zoo-cell claims: torch twins written here, independently of gradscope.numeric.zoo ---
+
+
+def _write(tmp_path, cex) -> tuple[str, dict]:
+    path = tmp_path / f"{cex.claim}-0.json"
+    path.write_text(cex.to_json() + "\n")
+    return str(path), json.loads(path.read_text())
+
+
+def _antisymmetric_twin(data: dict):
+    torch = pytest.importorskip("torch")
+    p, hy = data["cell"]["parameters"], data["cell"]["hyper"]
+    W, V, b = (torch.tensor(p[k], dtype=torch.float64) for k in ("W", "V", "b"))
+    n = W.shape[0]
+    M = W - W.T - hy["gamma"] * torch.eye(n, dtype=torch.float64)
+    x = torch.tensor(data["inputs"], dtype=torch.float64)
+
+    def step(h, t):
+        return h + hy["eps"] * torch.tanh(M @ h + V @ x[t] + b)
+
+    return torch, step, n
+
+
+def test_antisymmetric_file_recomputed_with_torch_autograd(tmp_path) -> None:
+    """Hypothesis: the file's singular values leave the band of the factors' eigenvalues.
+
+    Recomputed by hand: ∂h_T/∂h_0 of the unrolled cell by torch autograd, its SVD, and
+    each step's Jacobian (autograd) for the eigenvalue band and the eigenvalue strip.
+    """
+    result = check_claim("antisymmetric-eigenvalues", budget=10, seed=0)
+    assert result.verdict == "holds-under"
+    assert len({c.seed for c in result.counterexamples}) == 2  # found from both seeds
+    for cex in result.counterexamples:
+        _antisymmetric_by_hand(*_write(tmp_path, cex))
+
+
+def _antisymmetric_by_hand(path: str, data: dict) -> None:
+    torch, step, n = _antisymmetric_twin(data)
+    T = data["end"]
+    h = torch.tensor(data["s0"], dtype=torch.float64)
+    lo = hi = 0.0
+    for t in range(T):
+        J = torch.autograd.functional.jacobian(lambda v, t=t: step(v, t), h).numpy()
+        mu = np.abs(np.linalg.eigvals(J))
+        lo, hi = lo + math.log10(mu.min()), hi + math.log10(mu.max())
+        # the eigenvalue statement, with D_t = tanh' from torch directly
+        eps, gamma = data["cell"]["hyper"]["eps"], data["cell"]["hyper"]["gamma"]
+        re = np.linalg.eigvals((J - np.eye(n)) / eps).real
+        assert re.max() <= 1e-9 * max(1.0, np.linalg.norm((J - np.eye(n)) / eps, 2))
+        assert re.min() >= -gamma - 1e-9 * max(1.0, np.linalg.norm(J, 2) / eps)
+        h = step(h, t).detach()
+
+    def unrolled(h0):
+        for t in range(T):
+            h0 = step(h0, t)
+        return h0
+
+    h0 = torch.tensor(data["s0"], dtype=torch.float64)
+    P = torch.autograd.functional.jacobian(unrolled, h0).numpy()
+    s = np.linalg.svd(P, compute_uv=False)
+    obs = data["observed"]
+    assert math.log10(s[0]) == pytest.approx(obs["log10_sigma_max"], abs=1e-8)
+    assert math.log10(s[-1]) == pytest.approx(obs["log10_sigma_min"], abs=1e-6)
+    assert hi == pytest.approx(obs["log10_band_high"], abs=1e-8)
+    assert lo == pytest.approx(obs["log10_band_low"], abs=1e-8)
+    outside = math.log10(s[0]) > hi + 0.01 + 1e-6 or math.log10(s[-1]) < lo - 0.01 - 1e-6
+    assert outside
+    back = read_counterexample(data)
+    assert replay(back).contradicts == outside
+    out = CliRunner().invoke(main, ["replay", path, "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["contradicts"] is True
+
+
+def test_indrnn_file_recomputed_with_torch_autograd(tmp_path) -> None:
+    """Hypothesis: a unit with |u_n| in [ε^(1/T), γ^(1/T)] has ∂h_{n,T}/∂h_{n,0} < ε (= 0)."""
+    torch = pytest.importorskip("torch")
+    result = check_claim("indrnn-gradient-regulation", budget=20, seed=0)
+    assert result.verdict == "holds-under"
+    assert result.numbers["above"] == 0 and result.numbers["active_units_outside"] == 0
+    assert len({c.seed for c in result.counterexamples}) == 2
+    for cex in result.counterexamples:
+        _indrnn_by_hand(torch, *_write(tmp_path, cex))
+
+
+def _indrnn_by_hand(torch, path: str, data: dict) -> None:
+    p = data["cell"]["parameters"]
+    W, u, b = (torch.tensor(p[k], dtype=torch.float64) for k in ("W_ih", "u", "b"))
+    x = torch.tensor(data["inputs"], dtype=torch.float64)
+
+    def unrolled(h):
+        for t in range(data["end"]):
+            h = torch.relu(W @ x[t] + u * h + b)
+        return h
+
+    P = torch.autograd.functional.jacobian(
+        unrolled, torch.tensor(data["s0"], dtype=torch.float64)
+    ).numpy()
+    assert np.count_nonzero(P - np.diag(np.diagonal(P))) == 0  # diagonal: units independent
+    unit, mag = data["unit"], data["mag"]
+    T = data["end"]
+    assert (1 / mag) ** (1 / T) <= abs(p["u"][unit]) <= mag ** (1 / T)
+    assert abs(P[unit, unit]) < 1 / mag
+    result_now = replay(read_counterexample(data))
+    assert result_now.contradicts
+    out = CliRunner().invoke(main, ["replay", path])
+    assert out.exit_code == 0 and "this example contradicts" in out.output
+
+
+def test_indrnn_active_units_obey_the_formula() -> None:
+    """Hypothesis: the unit factor equals |u_n|^T exactly when the unit is active throughout."""
+    torch = pytest.importorskip("torch")
+    from gradscope.claims.indrnn_gradient_regulation import _unit_gradients
+    from gradscope.model.zoo import zoo_cell
+
+    for seed in (0, 1, 2):
+        rng = np.random.default_rng(seed)
+        cell = zoo_cell("indrnn", hidden=6, inputs=2, seed=seed)
+        import dataclasses
+
+        cell = dataclasses.replace(cell, u=rng.uniform(0.5, 1.5, 6), b=np.full(6, 0.5))
+        x = rng.standard_normal((30, 2))
+        g = _unit_gradients(cell, x)
+        W, u, b = (torch.tensor(np.asarray(a)) for a in (cell.W_ih, cell.u, cell.b))
+        h = torch.zeros(6, dtype=torch.float64)
+        alive = np.ones(6, dtype=bool)
+        for t in range(30):
+            z = W @ torch.tensor(x[t]) + u * h + b
+            alive &= (z > 0).numpy()
+            h = torch.relu(z)
+        assert np.all(alive)
+        np.testing.assert_allclose(g, np.abs(np.asarray(cell.u)) ** 30, rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["cell"].__setitem__("name", "lstm"), "unknown zoo cell 'lstm'"),
+        (lambda d: d["cell"]["hyper"].__setitem__("eps", "0.1"), "'cell.hyper.eps'"),
+        (lambda d: d["cell"]["parameters"].pop("V"), "'cell.parameters'"),
+        (lambda d: d["cell"]["parameters"]["W"][0].__setitem__(0, True), "numbers only"),
+        (lambda d: d.__setitem__("s0", [0.0]), "'s0'"),
+        (lambda d: d.__setitem__("end", 10**6), "'end'"),
+        (lambda d: d["cell"].pop("hyper"), "lacks 'hyper'"),
+    ],
+)
+def test_cell_file_fields_refused_in_one_line(tmp_path, edit, message) -> None:
+    """Hypothesis: every field of a zoo-cell file is checked; a bad one is one line, exit 1."""
+    cex = check_claim("antisymmetric-eigenvalues", budget=4, seed=0).counterexamples[0]
+    data = cex.to_dict()
+    edit(data)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    out = CliRunner().invoke(main, ["replay", str(bad)])
+    assert out.exit_code == 1, out.output
+    assert message in out.output and "Traceback" not in out.output
+    assert len(out.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_jordan_law_on_the_zoo_jordan_cell(seed: int) -> None:
+    """Hypothesis: the zoo jordan cell's products ‖∂s_k/∂s_0‖₂ lie within [c₁, c₂]·k^(m−1)ρ^k."""
+    from gradscope.model.zoo import zoo_cell
+    from gradscope.numeric.zoo import zoo_steps
+
+    cell = zoo_cell("jordan", hidden=7, inputs=2, seed=seed, m=1 + seed * 2, rho=0.9)
+    blocks = [(cell.rho, cell.m)] + [(float(o), 1) for o in cell.others]
+    c = jordan_constants(np.eye(cell.hidden_size), blocks)
+    steps = zoo_steps(cell, np.zeros((200, 2)))
+    for k in (1, 5, 50, 200):
+        norm = compute_spectral_norm(steps, start=0, end=k)
+        scale = (cell.m - 1) * math.log10(k) + k * math.log10(cell.rho)
+        r = 10 ** (float(norm.log10_norm) - scale)
+        assert c.c1 * (1 - 1e-9) <= r <= c.c2 * (1 + 1e-9)
+    # the nilpotent case (an eigenvalue 0 among the others) is handled exactly
+    zero = jordan_constants(np.eye(3), [(0.5, 2), (0.0, 1)])
+    assert zero.determined
