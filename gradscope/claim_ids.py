@@ -37,6 +37,7 @@ _PAPERS: dict[str, str] = {
     "jordan-block-law": "jordan_block_law",
     "antisymmetric-eigenvalues": "antisymmetric_eigenvalues",
     "indrnn-gradient-regulation": "indrnn_gradient_regulation",
+    "cornn-gradient-bound": "cornn_gradient_bound",
 }
 #: every claim: id -> module (the tutorial's first, then the papers')
 CLAIM_MODULES: dict[str, str] = {**_TUTORIAL, **_PAPERS}
