@@ -38,6 +38,7 @@ _PAPERS: dict[str, str] = {
     "antisymmetric-eigenvalues": "antisymmetric_eigenvalues",
     "indrnn-gradient-regulation": "indrnn_gradient_regulation",
     "cornn-gradient-bound": "cornn_gradient_bound",
+    "lipschitz-stability": "lipschitz_stability",
 }
 #: every claim: id -> module (the tutorial's first, then the papers')
 CLAIM_MODULES: dict[str, str] = {**_TUTORIAL, **_PAPERS}
