@@ -413,3 +413,39 @@ def test_cornn_file_recomputed_with_torch_autograd(tmp_path) -> None:
         assert replay(read_counterexample(data)).contradicts
         out = CliRunner().invoke(main, ["replay", path, "--json"])
         assert out.exit_code == 0 and json.loads(out.output)["contradicts"] is True
+
+
+def test_lipschitz_file_recomputed_with_torch_autograd(tmp_path) -> None:
+    """Hypothesis: at the paper's settings (μ < 0) ‖∂h_T/∂h_0‖₂ exceeds 1e8, from both seeds."""
+    torch = pytest.importorskip("torch")
+    result = check_claim("lipschitz-stability", budget=16, seed=0)
+    assert result.verdict == "holds-under"
+    assert result.numbers["expansive_under_condition"] == 0
+    assert len({c.seed for c in result.counterexamples}) == 2
+    for cex in result.counterexamples:
+        path, data = _write(tmp_path, cex)
+        p, hy = data["cell"]["parameters"], data["cell"]["hyper"]
+        MA, MW, U, b = (torch.tensor(p[k], dtype=torch.float64) for k in ("M_A", "M_W", "U", "b"))
+        n = MA.shape[0]
+        eye = torch.eye(n, dtype=torch.float64)
+        beta = hy["beta"]
+        A = (1 - beta) * (MA + MA.T) + beta * (MA - MA.T) - hy["gamma_A"] * eye
+        W = (1 - beta) * (MW + MW.T) + beta * (MW - MW.T) - hy["gamma_W"] * eye
+        x = torch.tensor(data["inputs"], dtype=torch.float64)
+        eps, T = hy["eps"], data["end"]
+
+        def unrolled(h, A=A, W=W, U=U, b=b, x=x, eps=eps, T=T):
+            for t in range(T):
+                h = h + eps * (A @ h) + eps * torch.tanh(W @ h + U @ x[t] + b)
+            return h
+
+        P = torch.autograd.functional.jacobian(
+            unrolled, torch.tensor(data["s0"], dtype=torch.float64)
+        ).numpy()
+        top = math.log10(np.linalg.svd(P, compute_uv=False)[0])
+        assert top == pytest.approx(data["observed"]["log10_norm"], abs=1e-6)
+        mu = -(np.linalg.eigvalsh(0.5 * (A + A.T).numpy()).max() + np.linalg.norm(W.numpy(), 2))
+        assert mu < 0 and top > 8  # outside the stability condition, and exploded
+        assert replay(read_counterexample(data)).contradicts
+        out = CliRunner().invoke(main, ["replay", path])
+        assert out.exit_code == 0 and "this example contradicts" in out.output
