@@ -449,3 +449,23 @@ def test_lipschitz_file_recomputed_with_torch_autograd(tmp_path) -> None:
         assert replay(read_counterexample(data)).contradicts
         out = CliRunner().invoke(main, ["replay", path])
         assert out.exit_code == 0 and "this example contradicts" in out.output
+
+
+def test_check_out_writes_zoo_cell_files_that_replay(tmp_path) -> None:
+    """Hypothesis: check --out writes each paper counterexample; each replays from JSON alone."""
+    out = tmp_path / "cex"
+    ids = ["indrnn-gradient-regulation", "antisymmetric-eigenvalues"]
+    res = CliRunner().invoke(main, ["check", *ids, "--budget", "6", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["sources"] == {"papers": ids}
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == sorted(
+        f"{c['id']}-{k}.json" for c in doc["claims"] for k in range(len(c["counterexamples"]))
+    )
+    for f in files:
+        data = json.loads(f.read_text())
+        assert "cell" in data and "W_hh" not in data
+        again = CliRunner().invoke(main, ["replay", str(f), "--json"])
+        assert again.exit_code == 0, again.output
+        assert json.loads(again.output)["contradicts"] is True
