@@ -159,6 +159,9 @@ def check(
         total = sum(len(cs) for cs in certificates.values())
         count = sum(c.certified for cs in certificates.values() for c in cs)
         click.echo(f"\ncertificates (ball arithmetic): {count} of {total} counterexamples proved")
+        skipped = [r.id for r in results if r.counterexamples and get_claim(r.id).certify is None]
+        if skipped:
+            click.echo(f"not attempted (no ball-arithmetic criterion yet): {', '.join(skipped)}")
         for claim_id, cs in certificates.items():
             for n, c in enumerate(cs):
                 status = "certified" if c.certified else "NOT certified"
