@@ -469,3 +469,30 @@ def test_check_out_writes_zoo_cell_files_that_replay(tmp_path) -> None:
         again = CliRunner().invoke(main, ["replay", str(f), "--json"])
         assert again.exit_code == 0, again.output
         assert json.loads(again.output)["contradicts"] is True
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lipschitz_under_the_condition_is_non_expansive(seed: int) -> None:
+    """Hypothesis: with μ = −(λ_max(A^sym) + ‖W‖₂) > 0 and small ε, ‖∂h_T/∂h_0‖₂ ≤ 1 (torch)."""
+    torch = pytest.importorskip("torch")
+    from gradscope.claims.lipschitz_stability import _measure
+    from gradscope.model.zoo import zoo_cell
+
+    cell = zoo_cell(
+        "lipschitz", hidden=8, inputs=2, seed=seed, gamma_A=5.0, gamma_W=0.001, init_std=1.0
+    )
+    A, W = torch.tensor(cell.A_beta), torch.tensor(cell.W_beta)
+    mu = -(np.linalg.eigvalsh(0.5 * (cell.A_beta + cell.A_beta.T)).max() + np.linalg.norm(W, 2))
+    assert mu > 0
+    x = np.random.default_rng(seed).standard_normal((200, 2))
+    U, b, xt = torch.tensor(cell.U), torch.tensor(cell.b), torch.tensor(x)
+
+    def unrolled(h):
+        for t in range(200):
+            h = h + cell.eps * (A @ h) + cell.eps * torch.tanh(W @ h + U @ xt[t] + b)
+        return h
+
+    P = torch.autograd.functional.jacobian(unrolled, torch.zeros(8, dtype=torch.float64))
+    top = math.log10(np.linalg.svd(P.numpy(), compute_uv=False)[0])
+    assert top <= 0
+    assert top == pytest.approx(_measure(cell, x, None)["log10_norm"], abs=1e-9)
