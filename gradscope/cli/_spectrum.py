@@ -117,8 +117,11 @@ from gradscope.cli.options import (
 @click.option(
     "--cell",
     "cell_spec",
-    metavar="PACKAGE.MODULE:FACTORY",
-    help="The user's own PyTorch cell: FACTORY() returns cell(x, h) -> h_next (the current "
+    metavar="NAME|PACKAGE.MODULE:FACTORY",
+    help="A published cell of the zoo by NAME (indrnn, antisymmetric, cornn, lipschitz, "
+    "mingru, s6, jordan: its paper's initialisation from --seed, with --hidden, "
+    "--input-size, --T; inputs x_t ~ N(0, 1), s_0 = 0), or the user's own PyTorch cell: "
+    "FACTORY() returns cell(x, h) -> h_next (the current "
     "folder is on the import path); with --inputs, --h0 and optionally --weights, a state "
     "dict loaded with load_state_dict(strict=True), never unpickled.",
 )
@@ -171,6 +174,20 @@ def spectrum(
     from gradscope.errors import ConfigError
     from gradscope.numeric.matrixfree import check_memory, choose_method
 
+    if cell_spec is not None and ":" not in cell_spec:
+        from gradscope.cli._zoo import check_zoo_name, zoo_spectrum
+
+        check_zoo_name(cell_spec)
+        _refuse_with_cell(
+            family=family, norm=norm, radius=radius, certify=certify, vectors=vectors,
+            plot=plot_file, warmup=warmup, weights=weights, inputs=inputs, h0=h0_file,
+            reason="a zoo cell draws its paper's weights and N(0, 1) inputs from --seed",
+        )  # fmt: skip
+        zoo_spectrum(
+            name=cell_spec, hidden=hidden, input_size=input_size, T=T, top=top,
+            lyapunov_top=lyapunov_top, seed=seed, as_json=as_json, show=show,
+        )  # fmt: skip
+        return
     if cell_spec is not None:
         _refuse_with_cell(
             family=family, norm=norm, radius=radius, hidden=hidden, input_size=input_size,
@@ -476,11 +493,10 @@ def _enclosure_lines(report: Any, *, show: int, top_only: bool = False) -> list[
     ]
 
 
-def _refuse_with_cell(**given: Any) -> None:
-    """Options of generated or RNN weights that a user's cell does not take: exit 2."""
+def _refuse_with_cell(
+    *, reason: str = "the cell, --inputs and --h0 define the run", **given: Any
+) -> None:
+    """Options of generated or RNN weights that a user's (or zoo) cell does not take: exit 2."""
     names = [f"--{k.replace('_', '-')}" for k, v in given.items() if v not in (None, False)]
     if names:
-        raise click.UsageError(
-            f"{', '.join(names)} cannot be combined with --cell (the cell, --inputs and --h0 "
-            "define the run)"
-        )
+        raise click.UsageError(f"{', '.join(names)} cannot be combined with --cell ({reason})")

@@ -54,6 +54,7 @@ class ReportSettings:
     claim_budget: int | None = None
     command: str = "gradscope report"
     derivation: bool = True
+    zoo: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -463,6 +464,12 @@ def _fill_parts(
             if c.corrected:
                 doc.para(f"{c.id} — corrected: {c.corrected} (source: {c.source})")
     task.advance()
+
+    # the zoo of published cells (gradscope.report.zoo_section)
+    if s.zoo:
+        from gradscope.report.zoo_section import add_zoo_section
+
+        add_zoo_section(doc, results, fmt, s.seed)
 
     # 4. a derivation excerpt
     if s.derivation:

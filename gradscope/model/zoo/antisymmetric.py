@@ -1,13 +1,14 @@
 r"""AntisymmetricRNN (Chang, Chen, Haber & Chi 2019): a forward-Euler step of a stable ODE.
 
-Eq. (12) of the paper (the ungated cell):
+The paper's ungated AntisymmetricRNN (§4; equation numbers not re-checked
+against the PDF here):
 
 .. math::
 
     h_t = h_{t-1} + \epsilon \tanh\big((W - W^\top - \gamma I) h_{t-1} + V x_t + b\big),
 
 so :math:`J_t = I + \epsilon \operatorname{diag}(\tanh'(a_t)) (W - W^\top - \gamma I)`.
-The paper's claim (§3, §4): the eigenvalues of :math:`W - W^\top` are
+The paper's claim: the eigenvalues of :math:`W - W^\top` are
 imaginary, the ODE is neither exploding nor vanishing, and the diffusion γ
 keeps forward Euler stable.
 

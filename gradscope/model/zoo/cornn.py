@@ -9,8 +9,8 @@ Eq. (3) of the paper, the implicit-explicit (IMEX) discretisation of
           - \Delta t\, \gamma\, y_{n-1} - \Delta t\, \epsilon\, z_{n-1}, \qquad
     y_n = y_{n-1} + \Delta t\, z_n,
 
-with σ = tanh (the authors' code updates z first, then y from the new z, as
-here). The state is :math:`s_n = (y_n, z_n)`, y first: ``state_size`` = 2n.
+with σ = tanh (the authors' ``coRNNCell.forward`` updates z first, then y from
+the new z, as here). The state is :math:`s_n = (y_n, z_n)`, y first: ``state_size`` = 2n.
 With :math:`d_n = \tanh'(a_n)`, :math:`Z_y = \Delta t(\operatorname{diag}(d_n) W - \gamma I)`
 and :math:`Z_z = (1 - \Delta t\,\epsilon) I + \Delta t \operatorname{diag}(d_n) \mathcal{W}`,
 
@@ -18,11 +18,12 @@ and :math:`Z_z = (1 - \Delta t\,\epsilon) I + \Delta t \operatorname{diag}(d_n) 
 
     J_n = \begin{pmatrix} I + \Delta t Z_y & \Delta t Z_z \\ Z_y & Z_z \end{pmatrix}.
 
-The paper's claim (Proposition 3.1, eq. 9-10): the hidden states stay bounded
-and the gradients neither explode nor (to leading order) vanish.
+The paper's claims (its §3 propositions; numbers not re-checked here): the
+hidden states stay bounded and the gradients neither explode nor, to leading
+order, vanish.
 
 Defaults: Δt = 0.042, γ = 2.7, ε = 4.7, the defaults of the authors'
-sequential-MNIST script (``sMNIST_task.py``, the paper's Table 7 row). The
+sequential-MNIST script (``sMNIST/sMNIST_task.py``). The
 weights are PyTorch's ``nn.Linear`` initialisation of the authors' single
 layer on ``[u, z, y]``: every entry of :math:`V, \mathcal{W}, W, b` uniform in
 :math:`\pm 1/\sqrt{m + 2n}`.

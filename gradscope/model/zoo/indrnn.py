@@ -1,6 +1,7 @@
 r"""IndRNN (Li, Li, Cook, Zhu & Gao 2018): each unit recurs only on itself.
 
-Eq. (2) of the paper:
+The paper's IndRNN update (its eq. 2; the numbering is from memory, not
+re-checked against the PDF here):
 
 .. math::
 
@@ -9,17 +10,18 @@ Eq. (2) of the paper:
 so the step Jacobian is diagonal,
 :math:`J_t = \operatorname{diag}(\sigma'(z_t) \odot u)`, and
 :math:`\partial h_T / \partial h_k = \operatorname{diag}(\prod_t \sigma'(z_t) u)`
-(§3.1, eq. 4): the paper's claim that the gradient of each unit is governed
-by :math:`u_n^{T-k}` alone.
+(§3): the paper's claim that the gradient of each unit is governed by
+:math:`u_n^{T-k}` alone.
 
-Defaults. σ = ReLU (§3, the activation of all its experiments). The
-recurrent weights are drawn uniformly in :math:`[0, 2^{1/T_{ref}}]` (§3.1:
-:math:`|u_n| \le (\gamma)^{1/(T-t)}` keeps each unit's gradient below a
-factor γ over the sequence; the authors' code draws ``U(0, MAG^(1/seq_len))``
-with ``MAG = 2``); the paper ties the bound to the sequence length, so
-gradscope takes :math:`T_{ref} = 100`, the default T of ``gradscope
-spectrum`` (override ``u_max``). Input weights :math:`W_{ij} \sim N(0,
-0.001^2)` and b = 0, as in the paper's adding-problem set-up (§4.1).
+Defaults, read from the authors' adding-problem script
+(``IndRNN_Theano_Lasagne/adding/adding.py``, the paper's first experiment):
+σ = ReLU (``--act relu``); the recurrent weights of the first layer drawn
+uniformly in :math:`[0, MAG^{1/T}]` with ``MAG = 2`` (``U_bound``: a unit's
+gradient may grow at most by a factor 2 over the sequence, the paper's
+constraint on :math:`|u_n|`); input weights :math:`W_{ij} \sim N(0, 0.001^2)`
+(``--in2hidW 0.001``) and b = 0 (Lasagne's default). The bound depends on the
+sequence length, which is the user's: gradscope takes T = 100, the default T
+of ``gradscope spectrum`` (override ``u_max``).
 """
 
 from __future__ import annotations
@@ -68,14 +70,16 @@ class IndRNNCell(ZooCellBase):
         arxiv="1803.04831",
     )
     HYPER: ClassVar[Mapping[str, Hyper]] = {
-        "activation": Hyper("relu", "Li et al. 2018 §3: ReLU in every experiment"),
+        "activation": Hyper("relu", "Li et al. 2018, authors' adding script: --act relu"),
         "u_max": Hyper(
             2.0 ** (1.0 / 100),
-            "Li et al. 2018 §3.1: u ~ U(0, 2^(1/T)), MAG = 2 as in the authors' code; "
+            "Li et al. 2018, authors' adding script: u ~ U(0, MAG^(1/T)), MAG = 2; "
             "T = 100 chosen by gradscope (the sequence length is the user's)",
             "init",
         ),
-        "input_std": Hyper(0.001, "Li et al. 2018 §4.1: W ~ N(0, 0.001^2), b = 0", "init"),
+        "input_std": Hyper(
+            0.001, "Li et al. 2018, authors' adding script: W ~ N(0, 0.001^2), b = 0", "init"
+        ),
     }
     ARRAYS = ("W_ih", "u", "b")
 

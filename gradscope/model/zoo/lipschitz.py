@@ -1,6 +1,7 @@
 r"""Lipschitz RNN (Erichson, Azencot, Queiruga, Hodgkinson & Mahoney 2021).
 
-The continuous-time cell, eq. (2), with the parametrisation of eq. (3):
+The continuous-time unit with the paper's β-parametrisation (§3; equation
+numbers are not quoted: not re-checked against the PDF here):
 
 .. math::
 
@@ -8,14 +9,16 @@ The continuous-time cell, eq. (2), with the parametrisation of eq. (3):
     A_\beta = (1-\beta)(M_A + M_A^\top) + \beta (M_A - M_A^\top) - \gamma_A I,
 
 and :math:`W_\beta` the same with :math:`M_W, \gamma_W`; discretised by forward
-Euler (§3, eq. 5), :math:`h_t = h_{t-1} + \epsilon A_\beta h_{t-1} + \epsilon
-\tanh(W_\beta h_{t-1} + U x_t + b)`, so
+Euler as in the authors' ``LipschitzRNN`` model
+(``h + eps * h A + eps * tanh(h W + z)``),
+:math:`h_t = h_{t-1} + \epsilon A_\beta h_{t-1} + \epsilon \tanh(W_\beta h_{t-1} + U x_t + b)`,
+so
 
 .. math::
 
     J_t = I + \epsilon A_\beta + \epsilon \operatorname{diag}(\tanh'(a_t)) W_\beta.
 
-The paper's claim (Theorem 1, Lemma 1): with β < 1 the symmetric parts are
+The paper's claim (its stability theorem): with β < 1 the symmetric parts are
 negative-definite enough to make the ODE (and its Euler step for small ε)
 Lipschitz with a bounded constant: no exploding gradient.
 
@@ -120,12 +123,12 @@ class LipschitzCell(ZooCellBase):
 
     @property
     def A_beta(self) -> FloatArray:
-        """:math:`A_\\beta` of eq. (3)."""
+        """:math:`A_\\beta`, the β-parametrised linear part."""
         return beta_matrix(self.M_A, self.beta, self.gamma_A)
 
     @property
     def W_beta(self) -> FloatArray:
-        """:math:`W_\\beta` of eq. (3)."""
+        """:math:`W_\\beta`, the β-parametrised matrix inside tanh."""
         return beta_matrix(self.M_W, self.beta, self.gamma_W)
 
 

@@ -1,6 +1,6 @@
 r"""minGRU (Feng, Tung, Ahmed, Bengio & Hajimirsadeghi 2024): a GRU whose gates ignore h.
 
-§3.1 of "Were RNNs All We Needed?":
+The minGRU of "Were RNNs All We Needed?" (§3; the sequential form):
 
 .. math::
 
@@ -58,7 +58,7 @@ class MinGRUCell(ZooCellBase):
     HYPER: ClassVar[Mapping[str, Hyper]] = {
         "weight_bound": Hyper(
             "1/sqrt(m)",
-            "Feng et al. 2024 §3.1: Linear layers, PyTorch's default U(±1/sqrt(m))",
+            "Feng et al. 2024: Linear layers, PyTorch's default U(±1/sqrt(m))",
             "init",
         ),
     }

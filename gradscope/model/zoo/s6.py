@@ -17,10 +17,14 @@ the simplified :math:`\bar B = \Delta B` of the authors' reference scan
 ``d * N + k``): ``state_size`` = D·N, ``hidden_size`` = D. Since Δ, B, C
 depend on the input only, :math:`J_t = \operatorname{diag}(\exp(\Delta_t \otimes A))`:
 diagonal, input-driven, every entry in (0, 1) — the "selection" that the
-paper says lets the model keep or forget (§3.5.1: Δ → ∞ resets, Δ → 0 keeps).
+paper says lets the model keep or forget (its discussion of Δ: large Δ resets
+the state, small Δ keeps it). Algorithm and equation numbers as in arXiv v1, from
+memory: not re-checked against the PDF here.
 
 Defaults, from the authors' ``Mamba`` module: N = ``d_state`` = 16;
-S4D-real :math:`A_{\log}[d, k] = \log k`; ``dt_rank`` R = ⌈D/16⌉, so
+S4D-real :math:`A_{\log}[d, k] = \log k`; ``dt_rank`` R = ⌈d_model/16⌉ with
+``d_model`` = m, the block's input width (``in_proj`` maps m to D; D and m
+are set independently here, where Mamba's ``expand = 2`` has D = 2m), so
 :math:`W_\Delta` = ``dt_proj.weight`` (uniform ±R^{-1/2}, ``dt_scale`` 1) times
 the Δ rows of ``x_proj`` (``nn.Linear(D, R)``: uniform ±D^{-1/2}); the bias
 :math:`b_\Delta` is the inverse softplus of Δ drawn log-uniform in
@@ -91,7 +95,9 @@ class S6Cell(ZooCellBase):
         "dt_max": Hyper(0.1, "Gu & Dao 2023, Mamba module: dt_max", "init"),
         "dt_init_floor": Hyper(1e-4, "Gu & Dao 2023, Mamba module: dt_init_floor", "init"),
         "dt_scale": Hyper(1.0, "Gu & Dao 2023, Mamba module: dt_scale (dt_init random)", "init"),
-        "dt_rank": Hyper("ceil(D/16)", "Gu & Dao 2023, Mamba module: dt_rank auto", "init"),
+        "dt_rank": Hyper(
+            "ceil(m/16)", "Gu & Dao 2023, Mamba module: dt_rank auto = ceil(d_model/16)", "init"
+        ),
     }
     ARRAYS = ("A_log", "W_delta", "b_delta", "W_B", "W_C", "W_in")
 
@@ -144,7 +150,7 @@ def draw(hidden: int, inputs: int, rng: np.random.Generator, hyper: dict[str, An
     N = check_positive_int(hyper["state_dim"], "state_dim")
     rank_spec = hyper["dt_rank"]
     R = (
-        math.ceil(D / 16)
+        math.ceil(inputs / 16)
         if isinstance(rank_spec, str)
         else check_positive_int(rank_spec, "dt_rank")
     )
