@@ -1,8 +1,8 @@
-"""The tutorial's claims, each judged by a program (DESIGN.md §4).
+"""The tutorial's claims and the papers', each judged by a program (DESIGN.md §4).
 
->>> from gradscope.claims import CLAIM_IDS
->>> len(CLAIM_IDS)
-9
+>>> from gradscope.claims import CLAIM_IDS, PAPER_CLAIM_IDS
+>>> len(CLAIM_IDS), "jordan-block-law" in PAPER_CLAIM_IDS
+(9, True)
 """
 
 from __future__ import annotations
@@ -12,7 +12,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gradscope.claim_ids import CLAIM_IDS, CLAIM_MODULES
+from gradscope.claim_ids import (
+    ALL_CLAIM_IDS,
+    CLAIM_IDS,
+    CLAIM_MODULES,
+    CLAIM_SOURCE,
+    PAPER_CLAIM_IDS,
+    SOURCES,
+    ids_of_source,
+)
 from gradscope.claims.base import (
     VERDICTS,
     Budget,
@@ -21,13 +29,19 @@ from gradscope.claims.base import (
     Counterexample,
     Replay,
 )
+from gradscope.claims.cell_counterexample import CellCounterexample, read_counterexample
 from gradscope.errors import ConfigError, NumericalError, SizeError
 
 __all__ = [
+    "ALL_CLAIM_IDS",
     "CLAIM_IDS",
+    "CLAIM_SOURCE",
     "MAX_CHECK_SECONDS",
+    "PAPER_CLAIM_IDS",
+    "SOURCES",
     "VERDICTS",
     "Budget",
+    "CellCounterexample",
     "Claim",
     "ClaimCheck",
     "Counterexample",
@@ -37,7 +51,9 @@ __all__ = [
     "check_claims",
     "estimate_check_seconds",
     "get_claim",
+    "read_counterexample",
     "replay",
+    "select_claims",
 ]
 
 _MODULES = CLAIM_MODULES  # id -> module (one module per claim)
@@ -55,7 +71,7 @@ def get_claim(claim_id: str) -> Claim:
         module = _MODULES[claim_id]
     except KeyError:
         raise ConfigError(
-            f"unknown claim {claim_id!r}; choose from: {', '.join(CLAIM_IDS)}"
+            f"unknown claim {claim_id!r}; choose from: {', '.join(ALL_CLAIM_IDS)}"
         ) from None
     claim: Claim = importlib.import_module(f"gradscope.claims.{module}").CLAIM
     return claim
@@ -145,15 +161,52 @@ def check_claim(claim_id: str, *, budget: int | None = None, seed: int = 0) -> C
     return claim.check(Budget(budget or claim.default_budget), (seed, seed + 1))
 
 
-def check_claims(
-    claim_ids: Sequence[str] | None = None, *, budget: int | None = None, seed: int = 0
-) -> list[ClaimCheck]:
-    """Judge several claims (default: all nine, in the tutorial's order).
+def select_claims(claim_ids: Sequence[str] | None = None, source: str | None = None) -> list[str]:
+    """The ids to check: ``claim_ids`` (each of ``source`` when it is given), or all of ``source``.
 
+    Without ids, ``source`` defaults to ``tutorial`` (the nine claims of the
+    seed, as before the papers' claims existed); ``all`` is the tutorial's then
+    the papers'.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown source or id, or an id of another source than ``source``.
+
+    Examples
+    --------
+    >>> select_claims(source="papers")[0]
+    'jordan-block-law'
+    """
+    if source is not None and source not in (*SOURCES, "all"):
+        raise ConfigError(f"unknown source {source!r}; choose from: tutorial, papers, all")
+    if not claim_ids:
+        return list(ids_of_source(source or "tutorial"))
+    for claim_id in claim_ids:
+        get_claim(claim_id)  # an unknown id: the ConfigError naming the known
+        if source not in (None, "all") and CLAIM_SOURCE[claim_id] != source:
+            raise ConfigError(
+                f"claim {claim_id!r} is one of the {CLAIM_SOURCE[claim_id]}' claims, not of "
+                f"--source {source}; drop the id or use --source {CLAIM_SOURCE[claim_id]} or all"
+            )
+    return list(claim_ids)
+
+
+def check_claims(
+    claim_ids: Sequence[str] | None = None,
+    *,
+    budget: int | None = None,
+    seed: int = 0,
+    source: str | None = None,
+) -> list[ClaimCheck]:
+    """Judge several claims (default: the tutorial's nine, in the tutorial's order).
+
+    ``source`` (``tutorial``, ``papers`` or ``all``) picks a group when no ids
+    are given, and must agree with the ids when both are (:func:`select_claims`).
     Unknown ids and a budget too large for all of them together
     (:func:`check_budget`) are refused before any work.
     """
-    ids = list(claim_ids) if claim_ids else list(CLAIM_IDS)
+    ids = select_claims(claim_ids, source)
     check_budget(ids, budget)  # also fails on an unknown id
     return [check_claim(c, budget=budget, seed=seed) for c in ids]
 
@@ -181,7 +234,7 @@ def _first_nan(value: Any, key: str, allowed: frozenset[str]) -> str | None:
     return None
 
 
-def replay(counterexample: Counterexample) -> Replay:
+def replay(counterexample: Counterexample | CellCounterexample) -> Replay:
     """Recompute a counterexample from scratch with its claim's own replay.
 
     Raises

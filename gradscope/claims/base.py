@@ -311,13 +311,13 @@ class Counterexample:
 
     def __post_init__(self) -> None:
         """Every field checked for type and range, in this one place (JSON or not)."""
-        from gradscope.claims import CLAIM_IDS  # (lazily: the package imports this module)
+        from gradscope.claim_ids import ALL_CLAIM_IDS
 
         claim = _text(self.claim, "claim", "a claim id (text)")
-        if claim not in CLAIM_IDS:
+        if claim not in ALL_CLAIM_IDS:
             raise ConfigError(
                 f"counterexample field 'claim': unknown claim {claim!r}; "
-                f"choose from: {', '.join(CLAIM_IDS)}"
+                f"choose from: {', '.join(ALL_CLAIM_IDS)}"
             )
         get_activation(_text(self.activation, "activation", "an activation name (text)"))
         W_hh = _array(self.W_hh, "W_hh", (("n", None), ("n", None)))
@@ -471,7 +471,8 @@ class ClaimCheck:
         The corrected statement, where the verdict is not ``holds``.
     source : str or None
         Where the correction comes from.
-    counterexamples : tuple of Counterexample
+    counterexamples : tuple of Counterexample or CellCounterexample
+        RNN-shaped (the tutorial's), or on a zoo cell (the papers').
     evaluations : int
         Evaluations spent (the budget is counted, so the verdict is reproducible).
     seeds : tuple of int
@@ -490,7 +491,7 @@ class ClaimCheck:
     conditions: str | None
     corrected: str | None
     source: str | None
-    counterexamples: tuple[Counterexample, ...]
+    counterexamples: tuple[Any, ...]  # Counterexample | CellCounterexample (no import cycle)
     evaluations: int
     seeds: tuple[int, ...]
     tolerance: str
@@ -556,7 +557,9 @@ class Claim:
     check : callable
         ``check(budget, seeds)`` → :class:`ClaimCheck`.
     replay : callable
-        ``replay(counterexample)`` → :class:`Replay`.
+        ``replay(counterexample)`` → :class:`Replay` (a :class:`Counterexample`, or a
+        :class:`~gradscope.claims.cell_counterexample.CellCounterexample` for a
+        paper's claim on a zoo cell).
     certify : callable or None
         ``certify(counterexample, bits)`` → :class:`Part`: the replay's criterion
         in ball arithmetic at ``bits`` of precision
@@ -577,7 +580,7 @@ class Claim:
     latex: str
     setting: str
     check: Callable[[Budget, Sequence[int]], ClaimCheck] = field(repr=False)
-    replay: Callable[[Counterexample], Replay] = field(repr=False)
+    replay: Callable[[Any], Replay] = field(repr=False)
     certify: Callable[[Counterexample, int], Part] | None = field(default=None, repr=False)
     default_budget: int = 2000
     seconds_per_evaluation: float = 0.01

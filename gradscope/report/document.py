@@ -173,9 +173,10 @@ def estimate_report_work(
     work = work.then(estimate_spectrum_work(n, spectrum_T))
     work = work.then(estimate_spectrum_work(n, spectrum_T, points=30)).then(network)
     if s.claims:
-        from gradscope.claims import estimate_check_seconds
+        from gradscope.claims import ALL_CLAIM_IDS, estimate_check_seconds
 
-        work = work.then(type(work)(0.0, estimate_check_seconds(None, s.claim_budget)))
+        seconds = estimate_check_seconds(list(ALL_CLAIM_IDS), s.claim_budget)
+        work = work.then(type(work)(0.0, seconds))
     return work
 
 
@@ -202,9 +203,9 @@ def check_report_work(
     from gradscope.studies.spectrum_report import check_work, largest_fitting
 
     if s.claims:
-        from gradscope.claims import check_budget
+        from gradscope.claims import ALL_CLAIM_IDS, check_budget
 
-        check_budget(None, s.claim_budget)
+        check_budget(list(ALL_CLAIM_IDS), s.claim_budget)  # both groups: the report shows both
     n = s.hidden if hidden is None else hidden
 
     def fix(avail: int | None) -> str:
@@ -449,6 +450,19 @@ def _fill_parts(
                 doc.para(f"{c.id} — corrected: {c.corrected} (source: {c.source})")
         figures.save_figure(figures.plot_claims(checks), os.path.join(tmp, "claims.png"))
         doc.figure("claims.png", "verdicts")
+        papers = check_claims(budget=s.claim_budget, seed=s.seed, source="papers")
+        results["paper_claims"] = [c.to_dict() for c in papers]
+        doc.heading("The papers' claims")
+        doc.para(
+            "The published cells' own statements about their gradients or Jacobians (the zoo, "
+            "issue 20), judged like the tutorial's (gradscope check --source papers)."
+        )
+        doc.table(
+            ["claim", "verdict", "evidence"], [[c.id, c.verdict, c.evidence] for c in papers]
+        )
+        for c in papers:
+            if c.corrected:
+                doc.para(f"{c.id} — corrected: {c.corrected} (source: {c.source})")
     task.advance()
 
     # the zoo of published cells (gradscope.report.zoo_section)

@@ -21,6 +21,7 @@ __all__ = [
     "render_analysis",
     "render_bound",
     "render_checks",
+    "render_grouped_checks",
     "render_lyapunov",
     "render_spectrum",
 ]
@@ -110,6 +111,23 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _checks_table(results: list[ClaimCheck], width: int, cert: dict[str, bool]) -> str:
+    def verdict(r: ClaimCheck) -> str:
+        return f"{r.verdict}, certified" if cert.get(r.id) else r.verdict
+
+    rows = [
+        [r.id, verdict(r), str(len(r.counterexamples)), _shorten(r.evidence, width)]
+        for r in results
+    ]
+    return format_table(["claim", "verdict", "cex", "evidence"], rows, align="llrl")
+
+
+_CHECKS_FOOTER = (
+    "verdicts: holds / violated (a counterexample from two seeds) / holds-under (true under "
+    "stated conditions); --json for the full evidence, --out DIR for replayable files"
+)
+
+
 def render_checks(
     results: list[ClaimCheck],
     *,
@@ -121,25 +139,28 @@ def render_checks(
     With ``certified`` (claim id → every counterexample proved in ball arithmetic),
     proved verdicts read e.g. ``violated, certified``.
     """
-    cert = certified or {}
+    table = _checks_table(results, width, certified or {})
+    notes = [f"- {r.id}: {r.corrected}" for r in results if r.verdict != "holds" and r.corrected]
+    return "\n".join([table, "", "corrected statements:", *notes, "", _CHECKS_FOOTER])
 
-    def verdict(r: ClaimCheck) -> str:
-        return f"{r.verdict}, certified" if cert.get(r.id) else r.verdict
 
-    rows = [
-        [r.id, verdict(r), str(len(r.counterexamples)), _shorten(r.evidence, width)]
-        for r in results
-    ]
-    table = format_table(["claim", "verdict", "cex", "evidence"], rows, align="llrl")
-    notes = []
-    for r in results:
-        if r.verdict != "holds" and r.corrected:
-            notes.append(f"- {r.id}: {r.corrected}")
-    footer = (
-        "verdicts: holds / violated (a counterexample from two seeds) / holds-under (true under "
-        "stated conditions); --json for the full evidence, --out DIR for replayable files"
-    )
-    return "\n".join([table, "", "corrected statements:", *notes, "", footer])
+def render_grouped_checks(
+    results: list[ClaimCheck],
+    *,
+    width: int = 110,
+    certified: dict[str, bool] | None = None,
+) -> str:
+    """:func:`render_checks` with one table per source: the tutorial's claims, the papers'."""
+    from gradscope.claim_ids import CLAIM_SOURCE, SOURCES
+
+    titles = {"tutorial": "the tutorial's claims", "papers": "the papers' claims (issue 20)"}
+    parts: list[str] = []
+    for source in SOURCES:
+        group = [r for r in results if CLAIM_SOURCE.get(r.id) == source]
+        if group:
+            parts += [f"{titles[source]}:", _checks_table(group, width, certified or {}), ""]
+    notes = [f"- {r.id}: {r.corrected}" for r in results if r.verdict != "holds" and r.corrected]
+    return "\n".join([*parts, "corrected statements:", *notes, "", _CHECKS_FOOTER])
 
 
 def error_footer(log10_error: np.ndarray) -> str:

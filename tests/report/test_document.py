@@ -258,3 +258,20 @@ def test_the_browser_shows_what_results_json_says(report_dir, tmp_path):
     assert table == [[c["id"], c["verdict"]] for c in results["claims"]]
     assert len(table) == 9
     assert results["command"] in text
+
+
+def test_the_report_shows_the_papers_claims_as_check_judges_them(report_dir):
+    """Hypothesis: the report's papers rows are check_claims(source="papers")'s verdicts."""
+    from gradscope.claims import CLAIM_IDS, PAPER_CLAIM_IDS, check_claims
+
+    results = json.loads((report_dir / "results.json").read_text())
+    assert [c["id"] for c in results["claims"]] == list(CLAIM_IDS)  # the tutorial's group
+    papers = check_claims(budget=60, seed=0, source="papers")
+    assert [c["id"] for c in results["paper_claims"]] == list(PAPER_CLAIM_IDS)
+    assert [(c["id"], c["verdict"]) for c in results["paper_claims"]] == [
+        (c.id, c.verdict) for c in papers
+    ]
+    md = (report_dir / "report.md").read_text()
+    assert "The papers' claims" in md and "The tutorial's claims" in md
+    for c in papers:
+        assert f"| {c.id} | {c.verdict} |" in md
