@@ -58,7 +58,7 @@ TASKS: dict[str, tuple[float, float, float, int]] = {
 }
 LIMIT = 8.0  # log10: vanished below 10^-8, exploded above 10^8
 SETTING = (
-    "the zoo's cornn cell (the authors' code: damping explicit, z first then y), state "
+    "the zoo's cornn cell (eq. (3): damping implicit in z_n, z first then y), state "
     "(y, z), the product ∂s_T/∂s_0 (T factors), spectral norm with its error bound; "
     "(Δt, γ, ε) and T of the authors' scripts per task (psMNIST, sMNIST, adding T = 100, "
     "noisy CIFAR-10, HAR-2, IMDB), weights U(±1/√(m + 2n)) (the authors' nn.Linear), "

@@ -386,10 +386,13 @@ def _cornn_norm_by_hand(torch, data: dict) -> float:
     n = W.shape[0]
     dt, gamma, eps = hy["dt"], hy["gamma"], hy["eps"]
 
+    implicit = hy["scheme"] == "paper"  # eq. (3): -dt·eps·z_n; the authors' code: z_(n-1)
+
     def unrolled(s):
         y, z = s[:n], s[n:]
         for t in range(data["end"]):
-            z = z + dt * (torch.tanh(W @ y + Wz @ z + V @ x[t] + b) - gamma * y - eps * z)
+            drive = z + dt * (torch.tanh(W @ y + Wz @ z + V @ x[t] + b) - gamma * y)
+            z = drive / (1 + dt * eps) if implicit else drive - dt * eps * z
             y = y + dt * z
         return torch.cat([y, z])
 
