@@ -10,10 +10,11 @@ from numpy.typing import NDArray
 
 from gradscope.claims.base import Budget
 from gradscope.claims.cell_counterexample import CellCounterexample
+from gradscope.errors import ConfigError
 from gradscope.numeric.spectrum import SpectrumResult, compute_singular_values
 from gradscope.numeric.steps import Steps
 
-__all__ = ["cell_counterexample", "cell_spectrum", "cell_steps", "errors_of"]
+__all__ = ["cell_counterexample", "cell_spectrum", "cell_steps", "errors_of", "replayed_run"]
 
 FloatArray = NDArray[np.float64]
 
@@ -67,3 +68,17 @@ def cell_counterexample(
         note=note,
         seed=seed,
     )
+
+
+def replayed_run(cex: Any, claim: str, name: str) -> tuple[Any, FloatArray, FloatArray]:
+    """``(cell, inputs, s0)`` of a file's run, the inputs cut at ``end``.
+
+    Raises
+    ------
+    ConfigError
+        The file does not carry a ``name`` cell block.
+    """
+    if not isinstance(cex, CellCounterexample) or cex.cell.NAME != name:
+        article = "an" if name[0] in "aeiou" else "a"
+        raise ConfigError(f"a {claim} counterexample must carry {article} {name} cell block")
+    return cex.cell, cex.inputs[: cex.end], cex.s0

@@ -28,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from gradscope.claims._cells import cell_counterexample, cell_spectrum, cell_steps, errors_of
+from gradscope.claims._cells import (
+    cell_counterexample,
+    cell_spectrum,
+    cell_steps,
+    errors_of,
+    replayed_run,
+)
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
@@ -38,7 +44,6 @@ from gradscope.claims.base import (
     search_each_seed,
 )
 from gradscope.claims.cell_counterexample import CellCounterexample
-from gradscope.errors import ConfigError
 
 ID = "antisymmetric-eigenvalues"
 STATEMENT = (
@@ -99,9 +104,11 @@ def _eigen_excess(cell: Any, steps: Any, T: int) -> float:
     return worst
 
 
-def _measure(cell: Any, x: np.ndarray, budget: Budget | None) -> dict[str, float]:
+def _measure(
+    cell: Any, x: np.ndarray, budget: Budget | None, s0: np.ndarray | None = None
+) -> dict[str, float]:
     T = x.shape[0]
-    steps = cell_steps(cell, x)
+    steps = cell_steps(cell, x, s0)
     spec = cell_spectrum(budget, steps)
     s = np.asarray(spec.log10_singular_values, dtype=np.float64)
     err = errors_of(spec)
@@ -232,9 +239,8 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 
 def replay(cex: Any) -> Replay:
-    if not isinstance(cex, CellCounterexample) or cex.cell.NAME != "antisymmetric":
-        raise ConfigError(f"a {ID} counterexample must carry an antisymmetric cell block")
-    meas = _measure(cex.cell, cex.inputs[: cex.end], None)
+    cell, x, s0 = replayed_run(cex, ID, "antisymmetric")
+    meas = _measure(cell, x, None, s0)
     contradicts = cex.start == 0 and _outside(meas)
     return Replay(
         claim=ID,

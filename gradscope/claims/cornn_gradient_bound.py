@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gradscope.claims._cells import cell_counterexample, cell_steps
+from gradscope.claims._cells import cell_counterexample, cell_steps, replayed_run
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
@@ -32,7 +32,6 @@ from gradscope.claims.base import (
     search_each_seed,
 )
 from gradscope.claims.cell_counterexample import CellCounterexample
-from gradscope.errors import ConfigError
 from gradscope.numeric.products import compute_spectral_norm
 
 ID = "cornn-gradient-bound"
@@ -76,10 +75,12 @@ def _eta(cell: Any) -> tuple[float, float]:
     return eta, math.log(eta) / math.log(dt)
 
 
-def _measure(cell: Any, x: np.ndarray, budget: Budget | None) -> dict[str, float]:
+def _measure(
+    cell: Any, x: np.ndarray, budget: Budget | None, s0: np.ndarray | None = None
+) -> dict[str, float]:
     if budget is not None:
         budget.spend()
-    norm = compute_spectral_norm(cell_steps(cell, x))
+    norm = compute_spectral_norm(cell_steps(cell, x, s0))
     err = float(norm.log10_error)
     eta, r = _eta(cell)
     return {
@@ -208,9 +209,8 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 
 def replay(cex: Any) -> Replay:
-    if not isinstance(cex, CellCounterexample) or cex.cell.NAME != "cornn":
-        raise ConfigError(f"a {ID} counterexample must carry a cornn cell block")
-    meas = _measure(cex.cell, cex.inputs[: cex.end], None)
+    cell, x, s0 = replayed_run(cex, ID, "cornn")
+    meas = _measure(cell, x, None, s0)
     state = _state(meas)
     return Replay(
         claim=ID,

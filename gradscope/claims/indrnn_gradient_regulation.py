@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gradscope.claims._cells import cell_counterexample, cell_steps
+from gradscope.claims._cells import cell_counterexample, cell_steps, replayed_run
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
@@ -55,18 +55,20 @@ SETTING = (
 _REL = 1e-12  # relative tolerance on a product of T ≤ 10^4 rounded factors (≤ T·u, generous)
 
 
-def _unit_gradients(cell: Any, x: np.ndarray) -> np.ndarray:
+def _unit_gradients(cell: Any, x: np.ndarray, s0: np.ndarray | None = None) -> np.ndarray:
     """|∂h_{n,T}/∂h_{n,0}| for every unit: the product of the diagonal step Jacobians."""
-    steps = cell_steps(cell, x)
+    steps = cell_steps(cell, x, s0)
     out = np.ones(cell.hidden_size)
     for t in range(1, x.shape[0] + 1):
         out = out * np.abs(np.diagonal(steps.matrix(t)))
     return out
 
 
-def _verdicts(cell: Any, x: np.ndarray, mag: float) -> dict[str, Any]:
+def _verdicts(
+    cell: Any, x: np.ndarray, mag: float, s0: np.ndarray | None = None
+) -> dict[str, Any]:
     T = x.shape[0]
-    g = _unit_gradients(cell, x)
+    g = _unit_gradients(cell, x, s0)
     u = np.abs(np.asarray(cell.u))
     lo_u, hi_u = (1.0 / mag) ** (1.0 / T), mag ** (1.0 / T)
     in_range = (u >= lo_u) & (u <= hi_u)
@@ -174,8 +176,7 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 
 def replay(cex: Any) -> Replay:
-    if not isinstance(cex, CellCounterexample) or cex.cell.NAME != "indrnn":
-        raise ConfigError(f"a {ID} counterexample must carry an indrnn cell block")
+    cell, x, s0 = replayed_run(cex, ID, "indrnn")
     unit, mag = cex.extra.get("unit"), cex.extra.get("mag")
     n = cex.cell.hidden_size
     if isinstance(unit, bool) or not isinstance(unit, int) or not 0 <= unit < n:
@@ -184,8 +185,7 @@ def replay(cex: Any) -> Replay:
         )
     if isinstance(mag, bool) or not isinstance(mag, (int, float)) or not mag > 1:
         raise ConfigError(f"counterexample field 'mag' must be a number > 1, got {mag!r}")
-    x = cex.inputs[: cex.end]
-    v = _verdicts(cex.cell, x, float(mag))
+    v = _verdicts(cell, x, float(mag), s0)
     g = float(v["g"][unit])
     contradicts = cex.start == 0 and bool(v["below"][unit] or v["above"][unit])
     return Replay(

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gradscope.claims._cells import cell_counterexample, cell_steps
+from gradscope.claims._cells import cell_counterexample, cell_steps, replayed_run
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
@@ -32,7 +32,6 @@ from gradscope.claims.base import (
     search_each_seed,
 )
 from gradscope.claims.cell_counterexample import CellCounterexample
-from gradscope.errors import ConfigError
 from gradscope.numeric.products import compute_spectral_norm
 from gradscope.studies.bound import rounding_tolerance
 
@@ -63,10 +62,12 @@ def _mu(cell: Any) -> float:
     return -float(np.linalg.eigvalsh(0.5 * (A + A.T)).max() + np.linalg.norm(W, 2))
 
 
-def _measure(cell: Any, x: np.ndarray, budget: Budget | None) -> dict[str, float]:
+def _measure(
+    cell: Any, x: np.ndarray, budget: Budget | None, s0: np.ndarray | None = None
+) -> dict[str, float]:
     if budget is not None:
         budget.spend()
-    norm = compute_spectral_norm(cell_steps(cell, x))
+    norm = compute_spectral_norm(cell_steps(cell, x, s0))
     err = float(norm.log10_error)
     return {
         "log10_norm": float(norm.log10_norm),
@@ -213,9 +214,8 @@ def check(budget: Budget, seeds: Sequence[int]) -> ClaimCheck:
 
 
 def replay(cex: Any) -> Replay:
-    if not isinstance(cex, CellCounterexample) or cex.cell.NAME != "lipschitz":
-        raise ConfigError(f"a {ID} counterexample must carry a lipschitz cell block")
-    meas = _measure(cex.cell, cex.inputs[: cex.end], None)
+    cell, x, s0 = replayed_run(cex, ID, "lipschitz")
+    meas = _measure(cell, x, None, s0)
     verdict = _judge(meas, cex.end, cex.cell.hidden_size)
     return Replay(
         claim=ID,

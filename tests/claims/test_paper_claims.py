@@ -416,6 +416,10 @@ def test_cornn_file_recomputed_with_torch_autograd(tmp_path) -> None:
         assert replay(read_counterexample(data)).contradicts
         out = CliRunner().invoke(main, ["replay", path, "--json"])
         assert out.exit_code == 0 and json.loads(out.output)["contradicts"] is True
+    # a file's own s0 is the run's start: an edited one is replayed, not ignored
+    data["s0"] = np.random.default_rng(5).standard_normal(len(data["s0"])).tolist()
+    observed = replay(read_counterexample(data)).observed["log10_norm"]
+    assert observed == pytest.approx(_cornn_norm_by_hand(torch, data), abs=1e-6)
 
 
 def test_lipschitz_file_recomputed_with_torch_autograd(tmp_path) -> None:
