@@ -244,7 +244,21 @@ def _cond_row_equilibrated(R: FloatArray, *, lower: bool = False) -> float:
         if not rcond > 0.0:
             return math.inf
         worst = max(worst, 1.0 / float(rcond))
-    return worst
+    return _steady(worst)
+
+
+def _steady(estimate: float) -> float:
+    """``estimate`` rounded to 30 significant bits.
+
+    LAPACK's condition estimator sums with BLAS kernels whose order depends on
+    the memory alignment of its work arrays, so the same R can give estimates a
+    few ulps apart from one call to the next (1.0 or 1.0000000000000002 for a
+    diagonal R), and a block-length decision at such a boundary would make the
+    same input give different, equally valid, results. Rounded, they agree;
+    2^-30 is nothing beside the estimator's own factor (up to 3).
+    """
+    mantissa, exponent = math.frexp(estimate)
+    return math.ldexp(round(mantissa * 2.0**30) / 2.0**30, exponent)
 
 
 @dataclass(frozen=True, slots=True)
