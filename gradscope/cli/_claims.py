@@ -34,8 +34,8 @@ from gradscope.cli.options import (
     "--source",
     type=click.Choice(["tutorial", "papers", "all"]),
     default=None,
-    help="Which group: the tutorial's claims, the papers' (issue 20), or all. Default: the "
-    "group of the IDs given, or tutorial without IDs.",
+    help="Which group: the tutorial's claims, the papers' (the zoo's published cells), or "
+    "all. Default: the group of the IDs given, or tutorial without IDs.",
 )
 @budget_option(
     help="Evaluations per claim (default: each claim's own; verdicts are reproducible)."

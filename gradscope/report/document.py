@@ -454,8 +454,8 @@ def _fill_parts(
         results["paper_claims"] = [c.to_dict() for c in papers]
         doc.heading("The papers' claims")
         doc.para(
-            "The published cells' own statements about their gradients or Jacobians (the zoo, "
-            "issue 20), judged like the tutorial's (gradscope check --source papers)."
+            "The published cells' own statements about their gradients or Jacobians (on the "
+            "zoo's cells), judged like the tutorial's (gradscope check --source papers)."
         )
         doc.table(
             ["claim", "verdict", "evidence"], [[c.id, c.verdict, c.evidence] for c in papers]

@@ -153,7 +153,7 @@ def render_grouped_checks(
     """:func:`render_checks` with one table per source: the tutorial's claims, the papers'."""
     from gradscope.claim_ids import CLAIM_SOURCE, SOURCES
 
-    titles = {"tutorial": "the tutorial's claims", "papers": "the papers' claims (issue 20)"}
+    titles = {"tutorial": "the tutorial's claims", "papers": "the papers' claims"}
     parts: list[str] = []
     for source in SOURCES:
         group = [r for r in results if CLAIM_SOURCE.get(r.id) == source]
