@@ -112,8 +112,9 @@ def spectral_norm_upper(
     g = n * u / (1.0 - n * u)  # γ_n of one product's inner products
     up = 1.0 + 2.0 * (n * n + 2) * u  # rounds a computed Frobenius norm up
     M = Ws.T @ Ws  # M_0 = 2^(-2 w_exp) A
-    fro_w = float(np.linalg.norm(Ws)) * up
-    e = g * fro_w * fro_w + n * n * n * tiny  # ‖M_0 − exact‖_F
+    m = Ws.shape[0]  # M_0's inner products have length m, the later squarings' n
+    fro_w = float(np.linalg.norm(Ws)) * (1.0 + 2.0 * (m * n + 2) * u)
+    e = m * u / (1.0 - m * u) * fro_w * fro_w + n * n * m * tiny  # ‖M_0 − exact‖_F
     log_scale = -2.0 * w_exp * LN2  # M_j = e^log_scale · A^(2^j), up to e
     power = 2  # ‖W‖₂^power = λ1(A^(2^j))
     j = 0
@@ -239,7 +240,8 @@ def spectral_norm_certified(W: FloatArray, *, rtol: float = 1e-8) -> tuple[float
     u, tiny = 2.0**-53, 2.0**-1074
     theta, resid = _lanczos_top(Ws, steps=64, rtol=rtol / 4.0)
     fro = float(np.linalg.norm(Ws)) * (1.0 + 2.0 * (n * Ws.shape[0] + 2) * u)
-    gram_error = n * u / (1.0 - n * u) * fro * fro + n * n * tiny  # ‖fl(A) - A‖_2
+    inner = Ws.shape[0]  # each entry of WᵀW is an inner product of this length
+    gram_error = inner * u / (1.0 - inner * u) * fro * fro + n * n * inner * tiny  # ‖fl(A)-A‖₂
     g1 = (n + 1) * u / (1.0 - (n + 1) * u)
     B = Ws.T @ Ws
     diag = np.diagonal(B).copy()
