@@ -221,6 +221,30 @@ REQUIRED_EXTRA: Mapping[str, tuple[str, ...]] = {
 _TEXT_EXTRA = ("reading", "case", "scheme", "gradient", "norm")
 
 
+def _check_run_fields(record: Any, T: int) -> None:
+    """A counterexample's window, seed, note and observed numbers, checked and set.
+
+    ``0 <= start < end <= T`` for a run of T steps; ``seed`` null or an integer >= 0;
+    ``note`` text; ``observed`` an object. Shared by both kinds of counterexample file.
+    """
+    where = f"a step index with 0 <= start < end <= T = {T}"
+    start = _integer(record.start, "start", f"an integer, {where}", 0, T - 1)
+    end = _integer(record.end, "end", f"an integer, {where}", 1, T)
+    if not start < end:
+        raise ConfigError(
+            f"counterexample needs 0 <= start < end <= T = {T}, got start={start}, end={end}"
+        )
+    object.__setattr__(record, "start", start)
+    object.__setattr__(record, "end", end)
+    if record.seed is not None:
+        object.__setattr__(
+            record, "seed", _integer(record.seed, "seed", "null or an integer >= 0", 0)
+        )
+    _text(record.note, "note")
+    if not isinstance(record.observed, Mapping):
+        raise _bad("observed", "an object", record.observed)
+
+
 def _check_extra(claim: str, extra: Mapping[str, Any], n: int, end: int) -> dict[str, Any]:
     """The extra fields, each checked for type and range (arrays converted, read-only)."""
     if not isinstance(extra, Mapping):
@@ -337,24 +361,7 @@ class Counterexample:
         }
         for name, arr in arrays.items():
             object.__setattr__(self, name, arr)
-        T = arrays["inputs"].shape[0]
-        where = f"a step index with 0 <= start < end <= T = {T}"
-        _integer(self.start, "start", f"an integer, {where}", 0, T - 1)
-        _integer(self.end, "end", f"an integer, {where}", 1, T)
-        if not self.start < self.end:
-            raise ConfigError(
-                f"counterexample needs 0 <= start < end <= T = {T}, "
-                f"got start={self.start}, end={self.end}"
-            )
-        object.__setattr__(self, "start", int(self.start))
-        object.__setattr__(self, "end", int(self.end))
-        if self.seed is not None:
-            object.__setattr__(
-                self, "seed", _integer(self.seed, "seed", "null or an integer >= 0", 0)
-            )
-        _text(self.note, "note")
-        if not isinstance(self.observed, Mapping):
-            raise _bad("observed", "an object", self.observed)
+        _check_run_fields(self, arrays["inputs"].shape[0])
         object.__setattr__(self, "extra", _check_extra(claim, self.extra, n, self.end))
 
     @property

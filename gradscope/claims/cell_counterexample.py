@@ -32,7 +32,7 @@ from gradscope.claims.base import (
     FloatArray,
     _array,
     _bad,
-    _integer,
+    _check_run_fields,
     _jsonable,
     _text,
 )
@@ -199,23 +199,7 @@ class CellCounterexample:
         inputs = _array(self.inputs, "inputs", (("T", None), ("input_size", cell.input_size)))
         object.__setattr__(self, "s0", s0)
         object.__setattr__(self, "inputs", inputs)
-        T = inputs.shape[0]
-        where = f"a step index with 0 <= start < end <= T = {T}"
-        start = _integer(self.start, "start", f"an integer, {where}", 0, T - 1)
-        end = _integer(self.end, "end", f"an integer, {where}", 1, T)
-        if not start < end:
-            raise ConfigError(
-                f"counterexample needs 0 <= start < end <= T = {T}, got start={start}, end={end}"
-            )
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
-        if self.seed is not None:
-            object.__setattr__(
-                self, "seed", _integer(self.seed, "seed", "null or an integer >= 0", 0)
-            )
-        _text(self.note, "note")
-        if not isinstance(self.observed, Mapping):
-            raise _bad("observed", "an object", self.observed)
+        _check_run_fields(self, inputs.shape[0])
         if not isinstance(self.extra, Mapping):
             raise _bad("extra", "an object", self.extra)
 
