@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,14 @@ from gradscope.errors import ConfigError
 from gradscope.numeric.spectrum import SpectrumResult, compute_singular_values
 from gradscope.numeric.steps import Steps
 
-__all__ = ["cell_counterexample", "cell_spectrum", "cell_steps", "errors_of", "replayed_run"]
+__all__ = [
+    "cell_counterexample",
+    "cell_norm",
+    "cell_spectrum",
+    "cell_steps",
+    "errors_of",
+    "replayed_run",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -34,6 +42,22 @@ def cell_spectrum(
     if budget is not None:
         budget.spend()
     return compute_singular_values(steps, start=start, end=end)
+
+
+def cell_norm(
+    budget: Budget | None, cell: Any, inputs: FloatArray, s0: FloatArray | None = None
+) -> dict[str, float]:
+    """log10 ‖∂s_T/∂s_0‖₂ of a zoo cell's run and its error bound (one evaluation).
+
+    An exact zero's NaN bound is read as 0, as in :func:`errors_of`.
+    """
+    from gradscope.numeric.products import compute_spectral_norm
+
+    if budget is not None:
+        budget.spend()
+    norm = compute_spectral_norm(cell_steps(cell, inputs, s0))
+    err = float(norm.log10_error)
+    return {"log10_norm": float(norm.log10_norm), "log10_error": 0.0 if math.isnan(err) else err}
 
 
 def errors_of(spectrum: SpectrumResult) -> FloatArray:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gradscope.claims._cells import cell_counterexample, cell_steps, replayed_run
+from gradscope.claims._cells import cell_counterexample, cell_norm, replayed_run
 from gradscope.claims.base import (
     Budget,
     BudgetExhaustedError,
@@ -32,7 +32,6 @@ from gradscope.claims.base import (
     search_each_seed,
 )
 from gradscope.claims.cell_counterexample import CellCounterexample
-from gradscope.numeric.products import compute_spectral_norm
 
 ID = "cornn-gradient-bound"
 STATEMENT = (
@@ -78,17 +77,8 @@ def _eta(cell: Any) -> tuple[float, float]:
 def _measure(
     cell: Any, x: np.ndarray, budget: Budget | None, s0: np.ndarray | None = None
 ) -> dict[str, float]:
-    if budget is not None:
-        budget.spend()
-    norm = compute_spectral_norm(cell_steps(cell, x, s0))
-    err = float(norm.log10_error)
     eta, r = _eta(cell)
-    return {
-        "log10_norm": float(norm.log10_norm),
-        "log10_error": 0.0 if math.isnan(err) else err,
-        "eta": eta,
-        "r": r,
-    }
+    return {**cell_norm(budget, cell, x, s0), "eta": eta, "r": r}
 
 
 def _state(m: dict[str, float]) -> str:
