@@ -39,6 +39,28 @@ def spectral_norm(W: FloatArray) -> float:
 EXACT_NORM_MAX = 512
 
 
+def _scaled_by_a_power_of_two(W: FloatArray, rtol: float) -> tuple[FloatArray, int] | None:
+    """``(W / 2**e, e)`` with entries at most 1 in modulus (exact), or None for W = 0.
+
+    Raises
+    ------
+    ConfigError
+        For an empty or non-finite W, or ``rtol`` outside (0, 1).
+    """
+    A = np.asarray(W, dtype=np.float64)
+    if A.ndim != 2 or A.size == 0:
+        raise ConfigError(f"W must be a nonempty matrix, got shape {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ConfigError("W has NaN or Inf entries")
+    if not (0.0 < rtol < 1.0):
+        raise ConfigError(f"rtol must be in (0, 1), got {rtol!r}")
+    peak = float(np.abs(A).max())
+    if peak == 0.0:
+        return None
+    w_exp = math.frexp(peak)[1]
+    return np.ldexp(A, -w_exp), w_exp
+
+
 def spectral_norm_upper(
     W: FloatArray, *, rtol: float = 1e-3, max_squarings: int = 10
 ) -> tuple[float, float]:
@@ -93,21 +115,12 @@ def spectral_norm_upper(
     up by :math:`\gamma_{n^2+2}`. Cost: 1 + j products of n × n matrices
     (j <= ``max_squarings``), O(n³) in BLAS-3 at about 0.1 s each at n = 2048.
     """
-    A = np.asarray(W, dtype=np.float64)
-    if A.ndim != 2 or A.size == 0:
-        raise ConfigError(f"W must be a nonempty matrix, got shape {A.shape}")
-    if not np.all(np.isfinite(A)):
-        raise ConfigError("W has NaN or Inf entries")
-    if not (0.0 < rtol < 1.0):
-        raise ConfigError(f"rtol must be in (0, 1), got {rtol!r}")
+    scaled = _scaled_by_a_power_of_two(W, rtol)
+    if scaled is None:
+        return 0.0, 0.0
+    Ws, w_exp = scaled
     u = 2.0**-53
     tiny = 2.0**-1074
-    peak = float(np.abs(A).max())
-    if peak == 0.0:
-        return 0.0, 0.0
-    # W scaled by a power of two so that its entries are at most 1 (exact).
-    w_exp = math.frexp(peak)[1]
-    Ws = np.ldexp(A, -w_exp)
     n = Ws.shape[1]
     g = n * u / (1.0 - n * u)  # γ_n of one product's inner products
     up = 1.0 + 2.0 * (n * n + 2) * u  # rounds a computed Frobenius norm up
@@ -222,20 +235,12 @@ def spectral_norm_certified(W: FloatArray, *, rtol: float = 1e-8) -> tuple[float
     with W and :math:`W^\top`, one product :math:`W^\top W` and one Cholesky
     (n = 2048: about 0.2 s, against about 1 s for the squarings at rtol 1e-3).
     """
-    A = np.asarray(W, dtype=np.float64)
-    if A.ndim != 2 or A.size == 0:
-        raise ConfigError(f"W must be a nonempty matrix, got shape {A.shape}")
-    if not np.all(np.isfinite(A)):
-        raise ConfigError("W has NaN or Inf entries")
-    if not (0.0 < rtol < 1.0):
-        raise ConfigError(f"rtol must be in (0, 1), got {rtol!r}")
-    peak = float(np.abs(A).max())
-    if peak == 0.0:
+    scaled = _scaled_by_a_power_of_two(W, rtol)
+    if scaled is None:
         return 0.0, 0.0
-    if A.shape[0] < A.shape[1]:
-        A = A.T  # ‖W‖₂ = ‖Wᵀ‖₂; work on the smaller Gram matrix
-    w_exp = math.frexp(peak)[1]
-    Ws = np.ldexp(A, -w_exp)  # entries at most 1 in modulus (exact)
+    Ws, w_exp = scaled
+    if Ws.shape[0] < Ws.shape[1]:
+        Ws = Ws.T  # ‖W‖₂ = ‖Wᵀ‖₂; work on the smaller Gram matrix
     n = Ws.shape[1]
     u, tiny = 2.0**-53, 2.0**-1074
     theta, resid = _lanczos_top(Ws, steps=64, rtol=rtol / 4.0)
