@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from gradscope.errors import ConfigError
+from gradscope.model.cells import _frozen
 
 __all__ = [
     "Hyper",
@@ -26,15 +27,9 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 
 
-def frozen(value: ArrayLike, name: str, shape: tuple[int, ...]) -> FloatArray:
-    """A read-only float64 copy of ``value``, checked to have ``shape`` and finite entries."""
-    arr = np.array(value, dtype=np.float64, copy=True)
-    if arr.shape != shape:
-        raise ConfigError(f"{name} must have shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ConfigError(f"{name} contains NaN or Inf; gradscope needs finite weights")
-    arr.flags.writeable = False
-    return arr
+#: A read-only float64 copy of a value, checked to have a shape and finite entries: the
+#: check LSTM and GRU parameters go through (:mod:`gradscope.model.cells`).
+frozen = _frozen
 
 
 def check_positive_int(value: Any, name: str) -> int:
